@@ -1,0 +1,116 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Run untrusted tasks as sandboxed WebAssembly components, with OpenStack
+/// TaskFlow's semantics: flows of atoms that execute, and revert on failure.
+#[derive(Debug, Parser)]
+#[command(name = "taskbox", version, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run a flow file; prints transitions live and a summary. Exits 1 when
+    /// the flow does not succeed.
+    Run(RunArgs),
+    /// Check a flow file against the plugins without running anything.
+    Validate(ValidateArgs),
+    /// List the plugins of a directory with their describe() and hash.
+    Plugins(PluginsArgs),
+    /// Print a flow's execution graph as Graphviz DOT.
+    Graph(GraphArgs),
+}
+
+/// Options shared by commands that load plugins.
+#[derive(Debug, Args)]
+pub(crate) struct SandboxArgs {
+    /// Linear memory cap per task, e.g. 64MiB (default 64MiB).
+    #[arg(long, value_name = "SIZE")]
+    pub(crate) memory: Option<String>,
+    /// CPU deadline per call, e.g. 30s or 500ms (default 30s).
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) timeout: Option<String>,
+    /// Result size cap per call, e.g. 1MiB (default 1MiB).
+    #[arg(long, value_name = "SIZE")]
+    pub(crate) max_result: Option<String>,
+    /// Directory of the compiled-component cache (default: the user's cache
+    /// directory, e.g. ~/.cache/taskbox/compiled).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) cache_dir: Option<PathBuf>,
+    /// Compile every plugin afresh, without the on-disk cache.
+    #[arg(long, conflicts_with = "cache_dir")]
+    pub(crate) no_cache: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum EngineKind {
+    /// One atom at a time.
+    Serial,
+    /// Independent atoms at the same time on worker threads.
+    Parallel,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The flow file (TOML, or JSON with a .json extension).
+    pub(crate) flow: PathBuf,
+    /// Directory of plugin components (*.wasm).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) plugins: PathBuf,
+    /// Initial store value as NAME=JSON (a bare word is taken as a string);
+    /// repeatable, overrides the flow file's [store].
+    #[arg(long = "store", value_name = "NAME=JSON")]
+    pub(crate) store: Vec<String>,
+    /// Engine to run with.
+    #[arg(long, value_enum, default_value_t = EngineKind::Serial)]
+    pub(crate) engine: EngineKind,
+    /// Worker threads of the parallel engine (default: number of CPUs).
+    #[arg(long, value_name = "N")]
+    pub(crate) workers: Option<usize>,
+    /// Print events and the summary as JSON lines.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) sandbox: SandboxArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ValidateArgs {
+    /// The flow file.
+    pub(crate) flow: PathBuf,
+    /// Directory of plugin components (*.wasm).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) plugins: PathBuf,
+    /// Names the initial store will have, as NAME=JSON; repeatable.
+    #[arg(long = "store", value_name = "NAME=JSON")]
+    pub(crate) store: Vec<String>,
+    #[command(flatten)]
+    pub(crate) sandbox: SandboxArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PluginsArgs {
+    /// Directory of plugin components (*.wasm).
+    pub(crate) dir: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) sandbox: SandboxArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GraphArgs {
+    /// The flow file.
+    pub(crate) flow: PathBuf,
+    /// Plugin directory; with it, data dependencies from each plugin's
+    /// describe() are drawn too.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) plugins: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) sandbox: SandboxArgs,
+}

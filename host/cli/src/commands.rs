@@ -1,0 +1,214 @@
+//! The subcommands.
+
+use crate::args::{
+    Cli, Command, EngineKind, GraphArgs, PluginsArgs, RunArgs, SandboxArgs, ValidateArgs,
+};
+use crate::output::{Reporter, Style, print_plugins, print_summary};
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use taskbox::{
+    Engine, EngineOptions, FlowSpec, LimitOverrides, Limits, Mode, PluginSet, Sandbox,
+    SandboxConfig, SpecOnly, compile,
+};
+use taskbox_model::{parse_duration, parse_size};
+
+pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => run(args),
+        Command::Validate(args) => validate(args),
+        Command::Plugins(args) => plugins(args),
+        Command::Graph(args) => graph(args),
+    }
+}
+
+/// Parses `NAME=JSON` pairs; a value that is not JSON is taken as a string.
+fn parse_store(pairs: &[String]) -> Result<BTreeMap<String, Value>> {
+    let mut store = BTreeMap::new();
+    for pair in pairs {
+        let Some((name, raw)) = pair.split_once('=') else {
+            bail!("--store '{pair}': expected NAME=JSON");
+        };
+        if name.is_empty() {
+            bail!("--store '{pair}': the name is empty");
+        }
+        let value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+        store.insert(name.to_string(), value);
+    }
+    Ok(store)
+}
+
+fn overrides(args: &SandboxArgs) -> Result<LimitOverrides> {
+    Ok(LimitOverrides {
+        memory: args
+            .memory
+            .as_deref()
+            .map(parse_size)
+            .transpose()
+            .context("--memory")?,
+        timeout: args
+            .timeout
+            .as_deref()
+            .map(parse_duration)
+            .transpose()
+            .context("--timeout")?,
+        result_size: args
+            .max_result
+            .as_deref()
+            .map(parse_size)
+            .transpose()
+            .context("--max-result")?,
+        ..LimitOverrides::default()
+    })
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("taskbox").join("compiled"))
+}
+
+fn sandbox(args: &SandboxArgs, workers: usize) -> Result<Arc<Sandbox>> {
+    let config = SandboxConfig {
+        max_instances: u32::try_from(workers).unwrap_or(u32::MAX).saturating_add(8),
+        cache_dir: if args.no_cache {
+            None
+        } else {
+            args.cache_dir.clone().or_else(default_cache_dir)
+        },
+        ..SandboxConfig::default()
+    };
+    Ok(Arc::new(Sandbox::new(&config)?))
+}
+
+/// Loads the plugin directory; a plugin the flow uses that failed to load
+/// is an error, others only warnings.
+fn load_plugins(
+    sandbox: &Sandbox,
+    dir: &Path,
+    limits: &Limits,
+    spec: &FlowSpec,
+) -> Result<PluginSet> {
+    let set = sandbox.load_dir(dir, limits)?;
+    let used: BTreeSet<&str> = spec
+        .flow
+        .tasks()
+        .iter()
+        .map(|t| t.plugin.as_str())
+        .collect();
+    for (name, error) in &set.errors {
+        if used.contains(name.as_str()) {
+            return Err(anyhow::anyhow!("{error}"));
+        }
+        eprintln!("warning: {error}");
+    }
+    Ok(set)
+}
+
+fn run(args: RunArgs) -> Result<ExitCode> {
+    let spec = FlowSpec::load(&args.flow)?;
+    let store = parse_store(&args.store)?;
+    let limits = overrides(&args.sandbox)?;
+    let mode = match args.engine {
+        EngineKind::Serial => Mode::Serial,
+        EngineKind::Parallel => Mode::Parallel {
+            workers: args
+                .workers
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from)),
+        },
+    };
+    let workers = match mode {
+        Mode::Serial => 1,
+        Mode::Parallel { workers } => workers,
+    };
+    let sandbox = sandbox(&args.sandbox, workers)?;
+    let plugins = load_plugins(
+        &sandbox,
+        &args.plugins,
+        &Limits::default().with(&limits),
+        &spec,
+    )?;
+    let options = EngineOptions { mode, limits };
+    let engine = Engine::from_spec(sandbox, &plugins, &spec, store, &options)
+        .with_context(|| format!("flow {} cannot run", args.flow.display()))?;
+    let style = if args.json {
+        Style::Json
+    } else if std::io::stderr().is_terminal() {
+        Style::Bar
+    } else {
+        Style::Plain
+    };
+    let reporter = Arc::new(Reporter::new(style, engine.graph().atoms.len()));
+    let listener = reporter.clone();
+    engine.subscribe(move |event| listener.event(event));
+    let outcome = engine.run();
+    reporter.finish();
+    print_summary(&outcome, style)?;
+    Ok(if outcome.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn validate(args: ValidateArgs) -> Result<ExitCode> {
+    let spec = FlowSpec::load(&args.flow)?;
+    let store = parse_store(&args.store)?;
+    let limits = overrides(&args.sandbox)?;
+    let sandbox = sandbox(&args.sandbox, 1)?;
+    let plugins = load_plugins(
+        &sandbox,
+        &args.plugins,
+        &Limits::default().with(&limits),
+        &spec,
+    )?;
+    let options = EngineOptions {
+        mode: Mode::Serial,
+        limits,
+    };
+    let engine = Engine::from_spec(sandbox, &plugins, &spec, store, &options)
+        .with_context(|| format!("flow {} is invalid", args.flow.display()))?;
+    let graph = engine.graph();
+    println!(
+        "{}: flow '{}' is valid: {} atoms, {} edges",
+        args.flow.display(),
+        spec.flow.name,
+        graph.atoms.len(),
+        graph.edge_count()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plugins(args: PluginsArgs) -> Result<ExitCode> {
+    let sandbox = sandbox(&args.sandbox, 1)?;
+    let limits = Limits::default().with(&overrides(&args.sandbox)?);
+    let set = sandbox.load_dir(&args.dir, &limits)?;
+    print_plugins(&set, args.json)?;
+    Ok(if set.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn graph(args: GraphArgs) -> Result<ExitCode> {
+    let spec = FlowSpec::load(&args.flow)?;
+    let names = spec.store.keys().cloned().collect();
+    let graph = match &args.plugins {
+        Some(dir) => {
+            let sandbox = sandbox(&args.sandbox, 1)?;
+            let limits = Limits::default().with(&overrides(&args.sandbox)?);
+            let set = load_plugins(&sandbox, dir, &limits, &spec)?;
+            compile(&spec.flow, &set, &names, &spec.limits)
+        }
+        None => compile(&spec.flow, &SpecOnly, &names, &spec.limits),
+    }
+    .with_context(|| format!("flow {} is invalid", args.flow.display()))?;
+    print!("{}", graph.to_dot());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,31 @@
+//! taskbox as a library: run untrusted tasks as WebAssembly components with
+//! OpenStack TaskFlow's semantics.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use taskbox::{Engine, EngineOptions, Flow, Limits, Sandbox, SandboxConfig, Task};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let sandbox = Arc::new(Sandbox::new(&SandboxConfig::default())?);
+//! let plugins = sandbox.load_dir("target/plugins".as_ref(), &Limits::default())?;
+//! let flow = Flow::linear("sum")
+//!     .task(Task::new("first", "add").inject("x", 1.into()).inject("y", 2.into()))
+//!     .task(Task::new("second", "add").rebind("x", "sum").inject("y", 3.into()).provides("total"));
+//! let engine = Engine::new(sandbox, &plugins, &flow, Default::default(), &EngineOptions::default())?;
+//! let outcome = engine.run();
+//! assert_eq!(outcome.fetch("total"), Some(&6.into()));
+//! # Ok(()) }
+//! ```
+
+pub use taskbox_engine::{
+    AtomReport, Catalog, CompileError, Engine, EngineError, EngineOptions, Event, ExecGraph, Mode,
+    Outcome, SpecOnly, compile,
+};
+pub use taskbox_model::{
+    AtomFailure, AtomState, Failure, Flow, FlowSpec, FlowState, LimitOverrides, Limits, Pattern,
+    Provides, SpecFormat, Task, kinds,
+};
+pub use taskbox_sandbox::{
+    CallObserver, LoadError, LogLevel, NoObserver, Plugin, PluginSet, Sandbox, SandboxConfig,
+    SandboxError, TaskInfo,
+};

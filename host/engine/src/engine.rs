@@ -1,0 +1,191 @@
+//! The public engine: compile a flow against loaded plugins, subscribe to
+//! events, run serially or in parallel.
+
+use crate::compile::{CompileError, compile};
+use crate::events::{Event, Notifier};
+use crate::graph::ExecGraph;
+use crate::outcome::Outcome;
+use crate::run::Run;
+use crate::work::{Parallel, Serial, Worker};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use taskbox_model::{Flow, FlowSpec, LimitOverrides, Limits};
+use taskbox_sandbox::{Plugin, PluginSet, Sandbox};
+
+/// How atoms are run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One atom at a time, on the calling thread.
+    Serial,
+    /// Up to `workers` atoms at once, each on a worker thread.
+    Parallel {
+        /// Number of worker threads (at least 1).
+        workers: usize,
+    },
+}
+
+/// Options of an engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineOptions {
+    /// Serial or parallel.
+    pub mode: Mode,
+    /// Limits applied to every atom, under the flow file's and the task's own.
+    pub limits: LimitOverrides,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            mode: Mode::Serial,
+            limits: LimitOverrides::default(),
+        }
+    }
+}
+
+/// An engine could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The flow does not compile.
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    /// A bad option.
+    #[error("invalid engine option: {0}")]
+    Option(String),
+}
+
+/// A compiled flow, ready to run.
+pub struct Engine {
+    sandbox: Arc<Sandbox>,
+    flow: String,
+    graph: ExecGraph,
+    plugins: Vec<Plugin>,
+    limits: Vec<Limits>,
+    names: Vec<String>,
+    store: BTreeMap<String, Value>,
+    mode: Mode,
+    notifier: Notifier,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("flow", &self.flow)
+            .field("atoms", &self.graph.atoms.len())
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Compiles `flow` against `plugins` with the initial `store`.
+    pub fn new(
+        sandbox: Arc<Sandbox>,
+        plugins: &PluginSet,
+        flow: &Flow,
+        store: BTreeMap<String, Value>,
+        options: &EngineOptions,
+    ) -> Result<Engine, EngineError> {
+        Engine::build(
+            sandbox,
+            plugins,
+            flow,
+            store,
+            &LimitOverrides::default(),
+            options,
+        )
+    }
+
+    /// Compiles a spec: its store, overlaid with `store`, and its limits.
+    pub fn from_spec(
+        sandbox: Arc<Sandbox>,
+        plugins: &PluginSet,
+        spec: &FlowSpec,
+        store: BTreeMap<String, Value>,
+        options: &EngineOptions,
+    ) -> Result<Engine, EngineError> {
+        let mut merged = spec.store.clone();
+        merged.extend(store);
+        Engine::build(sandbox, plugins, &spec.flow, merged, &spec.limits, options)
+    }
+
+    fn build(
+        sandbox: Arc<Sandbox>,
+        plugins: &PluginSet,
+        flow: &Flow,
+        store: BTreeMap<String, Value>,
+        flow_limits: &LimitOverrides,
+        options: &EngineOptions,
+    ) -> Result<Engine, EngineError> {
+        if options.mode == (Mode::Parallel { workers: 0 }) {
+            return Err(EngineError::Option(
+                "the parallel engine needs at least 1 worker".into(),
+            ));
+        }
+        let names = store.keys().cloned().collect();
+        let graph = compile(flow, plugins, &names, flow_limits)?;
+        let base = Limits::default().with(&options.limits);
+        let mut atom_plugins = Vec::with_capacity(graph.atoms.len());
+        for atom in &graph.atoms {
+            // `compile` already refused atoms whose plugin is not loaded.
+            let plugin = plugins
+                .get(&atom.plugin)
+                .ok_or_else(|| CompileError::UnknownPlugin {
+                    atom: atom.name.clone(),
+                    plugin: atom.plugin.clone(),
+                    hint: String::new(),
+                })?;
+            atom_plugins.push(plugin.clone());
+        }
+        Ok(Engine {
+            sandbox,
+            flow: flow.name.clone(),
+            limits: graph.atoms.iter().map(|a| base.with(&a.limits)).collect(),
+            names: graph.atoms.iter().map(|a| a.name.clone()).collect(),
+            plugins: atom_plugins,
+            graph,
+            store,
+            mode: options.mode,
+            notifier: Notifier::default(),
+        })
+    }
+
+    /// Calls `listener` with every event of every later run.
+    pub fn subscribe(&self, listener: impl Fn(&Event) + Send + Sync + 'static) {
+        self.notifier.subscribe(Box::new(listener));
+    }
+
+    /// The execution graph.
+    pub fn graph(&self) -> &ExecGraph {
+        &self.graph
+    }
+
+    /// The limits atom `index` runs under.
+    pub fn limits_of(&self, index: usize) -> Option<&Limits> {
+        self.limits.get(index)
+    }
+
+    /// Runs the flow to its end: SUCCESS, or REVERTED after a failure
+    /// (FAILURE when a revert failed too). Blocks the calling thread.
+    pub fn run(&self) -> Outcome {
+        let worker = Worker {
+            sandbox: &self.sandbox,
+            plugins: &self.plugins,
+            limits: &self.limits,
+            names: &self.names,
+            notifier: &self.notifier,
+        };
+        let run = Run::new(&self.graph, &self.flow, &self.store, &self.notifier);
+        let mut outcome = match self.mode {
+            Mode::Serial => run.run(&mut Serial::new(&worker)),
+            Mode::Parallel { workers } => std::thread::scope(|scope| {
+                let mut exec = Parallel::start(scope, &worker, workers);
+                run.run(&mut exec)
+            }),
+        };
+        for (report, plugin) in outcome.atoms.iter_mut().zip(&self.plugins) {
+            report.plugin_hash = plugin.hash().to_string();
+        }
+        outcome
+    }
+}

@@ -1,0 +1,20 @@
+//! The taskbox data model: flows, atoms, states, failures and limits.
+//!
+//! Pure data and validation of its own shape; no I/O and no execution. Flows
+//! come from a spec file ([`FlowSpec::parse`]) or from the builder API
+//! ([`Flow::linear`], [`Task::new`], ...). The engine compiles them into an
+//! execution graph.
+
+mod failure;
+mod flow;
+mod limits;
+mod spec;
+mod state;
+mod units;
+
+pub use failure::{AtomFailure, Failure, kinds};
+pub use flow::{Flow, Node, Pattern, Provides, Task};
+pub use limits::{LimitOverrides, Limits};
+pub use spec::{FlowSpec, SpecError, SpecFormat};
+pub use state::{AtomState, FlowState, Intention, InvalidTransition};
+pub use units::{UnitError, parse_duration, parse_size};

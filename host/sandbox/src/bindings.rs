@@ -1,0 +1,6 @@
+//! Generated bindings of the `task` world; private to this crate.
+
+wasmtime::component::bindgen!({
+    world: "task",
+    path: "../../wit",
+});

@@ -1,0 +1,68 @@
+//! On-disk cache of compiled components, keyed by content hash and engine.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// Compiled components stored as `<content-hash>-<engine-key>.cwasm`.
+pub(crate) struct ComponentCache {
+    dir: PathBuf,
+    engine_key: String,
+}
+
+impl ComponentCache {
+    /// A cache in `dir` for artifacts of `engine` (its version and settings
+    /// are part of every key, so a changed engine never loads stale code).
+    pub(crate) fn new(dir: &Path, engine: &Engine) -> Self {
+        let mut hasher = DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        ComponentCache {
+            dir: dir.to_path_buf(),
+            engine_key: format!("{:016x}", hasher.finish()),
+        }
+    }
+
+    fn path_for(&self, content_hash: &str) -> PathBuf {
+        let digest = content_hash.trim_start_matches("sha256:");
+        self.dir.join(format!("{digest}-{}.cwasm", self.engine_key))
+    }
+
+    /// The cached compilation of the component with `content_hash`, if any.
+    #[allow(unsafe_code)]
+    pub(crate) fn load(&self, engine: &Engine, content_hash: &str) -> Option<Component> {
+        let path = self.path_for(content_hash);
+        if !path.exists() {
+            return None;
+        }
+        // SAFETY: the file was written by `store` below from wasmtime's own
+        // serialisation, into a directory the operator trusts (see
+        // `SandboxConfig::cache_dir`); its name binds it to this engine's
+        // compatibility hash, and wasmtime checks the header again.
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(component) => Some(component),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "ignoring unusable cached component");
+                None
+            }
+        }
+    }
+
+    /// Stores a compiled component; failures only cost a recompile later.
+    pub(crate) fn store(&self, content_hash: &str, component: &Component) {
+        let result = component
+            .serialize()
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                std::fs::create_dir_all(&self.dir).map_err(|e| e.to_string())?;
+                let path = self.path_for(content_hash);
+                // Write then rename, so a crash never leaves a torn artifact.
+                let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+                std::fs::write(&tmp, bytes).map_err(|e| e.to_string())?;
+                std::fs::rename(&tmp, &path).map_err(|e| e.to_string())
+            });
+        if let Err(e) = result {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "cannot cache compiled component");
+        }
+    }
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The saga demo end to end on a fresh machine: installs the wasm32-wasip2
+# target if missing, builds the plugins and taskbox, then runs the order
+# saga twice: once succeeding, once failing at shipping and reverting.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/build-plugins.sh
+cargo build -p taskbox
+taskbox=target/debug/taskbox
+
+echo
+echo "== plugins"
+"$taskbox" plugins target/plugins
+
+echo
+echo "== order for the Netherlands: succeeds"
+"$taskbox" run examples/saga.toml --plugins target/plugins
+
+echo
+echo "== order for Japan: shipping fails, payment and stock are reverted"
+if "$taskbox" run examples/saga.toml --plugins target/plugins --store country=JP; then
+    echo "expected the Japan order to fail" >&2
+    exit 1
+fi
+
+echo
+echo "== arithmetic on the parallel engine"
+"$taskbox" run examples/arithmetic.toml --plugins target/plugins --engine parallel --workers 2
+echo
+echo "demo finished: one saga succeeded, one reverted"

@@ -1,0 +1,238 @@
+//! `just bench`: per-task cost of taskbox flows next to the floor — a bare
+//! pooled wasmtime instantiate + call of the same component, measured in the
+//! same run with the same pooling settings.
+
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use taskbox::{Engine, EngineOptions, Flow, Limits, Mode, Plugin, Sandbox, SandboxConfig, Task};
+use wasmtime::component::{Component, ComponentType, Lift, Linker, ResourceTable};
+use wasmtime::{
+    Config, Enabled, Engine as WasmEngine, InstanceAllocationStrategy, PoolingAllocationConfig,
+    Store,
+};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+#[derive(ComponentType, Lift)]
+#[component(record)]
+#[allow(dead_code)]
+struct WitFailure {
+    kind: String,
+    message: String,
+    details: Option<String>,
+}
+
+struct Bare {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for Bare {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Fresh pooled instance + `execute` call of `add`, straight on wasmtime.
+fn floor(path: &std::path::Path, calls: u32) -> anyhow::Result<Duration> {
+    let defaults = SandboxConfig::default();
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(64)
+        .total_core_instances(512)
+        .total_memories(128)
+        .total_tables(512)
+        .max_memory_size(defaults.memory_ceiling as usize)
+        .linear_memory_keep_resident(defaults.keep_resident)
+        .table_keep_resident(defaults.keep_resident)
+        .pagemap_scan(Enabled::Auto);
+    let mut config = Config::new();
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    let engine = WasmEngine::new(&config)?;
+    let component = Component::from_file(&engine, path)?;
+    let mut linker = Linker::<Bare>::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    linker.define_unknown_imports_as_traps(&component)?;
+    let pre = linker.instantiate_pre(&component)?;
+    let started = Instant::now();
+    for i in 0..calls {
+        let mut store = Store::new(
+            &engine,
+            Bare {
+                wasi: WasiCtx::builder().build(),
+                table: ResourceTable::new(),
+            },
+        );
+        let instance = pre.instantiate(&mut store)?;
+        let execute = instance
+            .get_typed_func::<(&str,), (Result<String, WitFailure>,)>(&mut store, "execute")?;
+        let args = format!("{{\"x\":{i},\"y\":1}}");
+        let (out,) = execute.call(&mut store, (&args,))?;
+        if out.is_err() {
+            anyhow::bail!("add failed in the floor measurement");
+        }
+    }
+    Ok(started.elapsed() / calls)
+}
+
+fn sandbox_call(sandbox: &Sandbox, add: &Plugin, calls: u32) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    for i in 0..calls {
+        let out = sandbox.execute(
+            add,
+            &json!({"x": i, "y": 1}),
+            &Limits::default(),
+            Arc::new(taskbox::NoObserver),
+        );
+        if out.is_err() {
+            anyhow::bail!("add failed: {out:?}");
+        }
+    }
+    Ok(started.elapsed() / calls)
+}
+
+fn chain(n: usize) -> Flow {
+    let mut flow = Flow::linear(format!("chain-{n}")).task(
+        Task::new("t0", "add")
+            .inject("x", 0.into())
+            .inject("y", 1.into())
+            .provides("s0"),
+    );
+    for i in 1..n {
+        flow = flow.task(
+            Task::new(format!("t{i}"), "add")
+                .rebind("x", format!("s{}", i - 1))
+                .inject("y", 1.into())
+                .provides(format!("s{i}")),
+        );
+    }
+    flow
+}
+
+fn unordered(n: usize) -> Flow {
+    let mut flow = Flow::unordered(format!("wide-{n}"));
+    for i in 0..n {
+        flow = flow.task(
+            Task::new(format!("t{i}"), "add")
+                .inject("x", i.into())
+                .inject("y", 1.into())
+                .provides(format!("s{i}")),
+        );
+    }
+    flow
+}
+
+struct Row {
+    what: String,
+    compile: Duration,
+    run: Duration,
+    per_task: Duration,
+}
+
+fn flow_row(
+    sandbox: &Arc<Sandbox>,
+    plugins: &taskbox::PluginSet,
+    flow: &Flow,
+    mode: Mode,
+    n: usize,
+) -> anyhow::Result<Row> {
+    let started = Instant::now();
+    let engine = Engine::new(
+        sandbox.clone(),
+        plugins,
+        flow,
+        BTreeMap::new(),
+        &EngineOptions {
+            mode,
+            ..EngineOptions::default()
+        },
+    )?;
+    let compile = started.elapsed();
+    let started = Instant::now();
+    let outcome = engine.run();
+    let run = started.elapsed();
+    if !outcome.succeeded() {
+        anyhow::bail!("{} failed: {:?}", flow.name, outcome.failures.first());
+    }
+    Ok(Row {
+        what: format!("{} ({mode:?})", flow.name),
+        compile,
+        run,
+        per_task: (compile + run) / n as u32,
+    })
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.2} µs", d.as_secs_f64() * 1e6)
+}
+
+fn main() -> anyhow::Result<()> {
+    let add_path = std::path::Path::new(taskbox_tests::GUEST_DIR).join("add.wasm");
+    let sandbox = Arc::new(Sandbox::new(&SandboxConfig {
+        max_instances: 64,
+        ..SandboxConfig::default()
+    })?);
+    let plugins = sandbox.load_dir(taskbox_tests::GUEST_DIR.as_ref(), &Limits::default())?;
+    let add = plugins
+        .get("add")
+        .ok_or_else(|| anyhow::anyhow!("no add guest"))?
+        .clone();
+
+    // Warm up both paths (page faults of fresh pool slots, caches).
+    floor(&add_path, 2_000)?;
+    sandbox_call(&sandbox, &add, 2_000)?;
+    let floor_cost = floor(&add_path, 20_000)?;
+    let call_cost = sandbox_call(&sandbox, &add, 20_000)?;
+
+    println!(
+        "taskbox bench ({} CPUs)",
+        std::thread::available_parallelism().map_or(1, usize::from)
+    );
+    println!();
+    println!(
+        "{:<44} {:>12}",
+        "floor: bare pooled instantiate + call (add)",
+        us(floor_cost)
+    );
+    println!(
+        "{:<44} {:>12}   {:.2}x floor",
+        "sandbox: fresh instance + call, limits, JSON",
+        us(call_cost),
+        call_cost.as_secs_f64() / floor_cost.as_secs_f64()
+    );
+    println!();
+    println!(
+        "{:<34} {:>12} {:>12} {:>14} {:>10}",
+        "flow", "compile", "run", "per task", "vs floor"
+    );
+    let rows = [
+        flow_row(&sandbox, &plugins, &chain(1_000), Mode::Serial, 1_000)?,
+        flow_row(&sandbox, &plugins, &chain(10_000), Mode::Serial, 10_000)?,
+        flow_row(&sandbox, &plugins, &unordered(1_000), Mode::Serial, 1_000)?,
+        flow_row(
+            &sandbox,
+            &plugins,
+            &unordered(1_000),
+            Mode::Parallel { workers: 2 },
+            1_000,
+        )?,
+    ];
+    for row in rows {
+        println!(
+            "{:<34} {:>12} {:>12} {:>14} {:>9.2}x",
+            row.what,
+            format!("{:.1?}", row.compile),
+            format!("{:.1?}", row.run),
+            us(row.per_task),
+            row.per_task.as_secs_f64() / floor_cost.as_secs_f64()
+        );
+    }
+    println!();
+    println!(
+        "per task = (compile + run) / tasks; linear growth shows as a flat per-task cost from 1,000 to 10,000."
+    );
+    Ok(())
+}

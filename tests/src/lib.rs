@@ -1,0 +1,14 @@
+//! Integration tests and benchmarks of taskbox.
+//!
+//! The build script compiles the guest components from source (the example
+//! plugins in `plugins/` and the test guests in `tests/guests/`) and this
+//! library exposes where they are:
+//!
+//! - [`GUEST_DIR`]: a directory holding every guest component, usable as the
+//!   host's plugin directory;
+//! - one constant per component, named after its file: [`ADD`],
+//!   [`MULTIPLY`], [`DIVIDE`], [`RESERVE_STOCK`], [`CHARGE_PAYMENT`],
+//!   [`SHIP_ORDER`] and [`HOSTILE`] (see `tests/guests/hostile` for its
+//!   modes).
+
+include!(concat!(env!("OUT_DIR"), "/guests.rs"));
