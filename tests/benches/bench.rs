@@ -38,7 +38,7 @@ impl WasiView for Bare {
 }
 
 /// Fresh pooled instance + `execute` call of `add`, straight on wasmtime.
-fn floor(path: &std::path::Path, calls: u32) -> anyhow::Result<Duration> {
+fn floor(path: &std::path::Path, calls: u32) -> wasmtime::Result<Duration> {
     let defaults = SandboxConfig::default();
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(64)
@@ -72,7 +72,7 @@ fn floor(path: &std::path::Path, calls: u32) -> anyhow::Result<Duration> {
         let args = format!("{{\"x\":{i},\"y\":1}}");
         let (out,) = execute.call(&mut store, (&args,))?;
         if out.is_err() {
-            anyhow::bail!("add failed in the floor measurement");
+            wasmtime::bail!("add failed in the floor measurement");
         }
     }
     Ok(started.elapsed() / calls)
@@ -182,9 +182,10 @@ fn main() -> anyhow::Result<()> {
         .clone();
 
     // Warm up both paths (page faults of fresh pool slots, caches).
-    floor(&add_path, 2_000)?;
+    let floor = |calls| floor(&add_path, calls).map_err(|e| anyhow::anyhow!("floor: {e:#}"));
+    floor(2_000)?;
     sandbox_call(&sandbox, &add, 2_000)?;
-    let floor_cost = floor(&add_path, 20_000)?;
+    let floor_cost = floor(20_000)?;
     let call_cost = sandbox_call(&sandbox, &add, 20_000)?;
 
     println!(

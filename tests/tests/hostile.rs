@@ -225,3 +225,14 @@ fn many_hostile_calls_in_parallel_leave_the_host_healthy() {
     }
     g.assert_healthy();
 }
+
+#[test]
+fn every_call_gets_a_fresh_instance() {
+    let g = guests();
+    for _ in 0..5 {
+        assert_eq!(
+            g.hostile(json!({"mode": "counter"}), &limits()),
+            Ok(json!(1))
+        );
+    }
+}

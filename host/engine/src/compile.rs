@@ -412,10 +412,7 @@ fn topo_order(
     let mut path = vec![start];
     let mut seen = HashMap::from([(start, 0usize)]);
     let mut current = start;
-    loop {
-        let Some(&prev) = preds[current].iter().find(|&&p| indegree[p] > 0) else {
-            break;
-        };
+    while let Some(&prev) = preds[current].iter().find(|&&p| indegree[p] > 0) {
         if let Some(&at) = seen.get(&prev) {
             // `path[at..]` walks the cycle backwards; reverse it and close it.
             let mut cycle: Vec<String> = path[at..]

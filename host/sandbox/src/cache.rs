@@ -29,17 +29,18 @@ impl ComponentCache {
     }
 
     /// The cached compilation of the component with `content_hash`, if any.
+    ///
+    /// The file is read into memory rather than mapped, so another process
+    /// truncating or rewriting the cache can never fault this one.
     #[allow(unsafe_code)]
     pub(crate) fn load(&self, engine: &Engine, content_hash: &str) -> Option<Component> {
         let path = self.path_for(content_hash);
-        if !path.exists() {
-            return None;
-        }
-        // SAFETY: the file was written by `store` below from wasmtime's own
+        let bytes = std::fs::read(&path).ok()?;
+        // SAFETY: the bytes were written by `store` below from wasmtime's own
         // serialisation, into a directory the operator trusts (see
-        // `SandboxConfig::cache_dir`); its name binds it to this engine's
+        // `SandboxConfig::cache_dir`); the name binds them to this engine's
         // compatibility hash, and wasmtime checks the header again.
-        match unsafe { Component::deserialize_file(engine, &path) } {
+        match unsafe { Component::deserialize(engine, &bytes) } {
             Ok(component) => Some(component),
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "ignoring unusable cached component");

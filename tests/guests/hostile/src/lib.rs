@@ -20,6 +20,7 @@
 //! | `env` | returns `{"vars": [[k, v], ...], "args": [...]}` of the process |
 //! | `log-flood` | logs `count` (default 100 000) 1 KiB messages, returns `null` |
 //! | `progress` | reports 0.25, 0.5 and 1.0, returns `null` |
+//! | `counter` | bumps a global counter and returns it: `1` unless state leaks between calls |
 //! | `revert-trap`, `revert-fail` | returns `null` (`revert` then misbehaves) |
 //!
 //! Any other mode fails with kind `invalid-arguments`. `revert` panics for
@@ -28,12 +29,16 @@
 
 use serde_json::{Value, json};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 use taskbox_sdk::__private::bindings::taskbox::plugin::host::{self, Level};
 use taskbox_sdk::__private::bindings::taskbox::plugin::types::Provides;
 use taskbox_sdk::__private::bindings::{self, AtomFailure, Failure, Guest, TaskInfo};
 
 /// One mebibyte.
 const MIB: usize = 1 << 20;
+
+/// Calls of `counter` mode seen by this instance.
+static CALLS: AtomicU64 = AtomicU64::new(0);
 
 /// The exported task.
 struct Hostile;
@@ -57,6 +62,7 @@ impl Guest for Hostile {
         let args = parse(&args)?;
         let output = match mode(&args) {
             "ok" => args.get("value").cloned().unwrap_or(Value::Null),
+            "counter" => json!(CALLS.fetch_add(1, Ordering::Relaxed) + 1),
             "fail" => {
                 let value = args.get("value").cloned().unwrap_or(Value::Null);
                 return Err(failure(
