@@ -26,6 +26,10 @@ fn run_flow(flow: &Flow, store: Value, mode: Mode) -> (Outcome, Recorder) {
     (engine.run(), recorder)
 }
 
+fn state_of(outcome: &Outcome, atom: &str) -> Option<AtomState> {
+    outcome.atom(atom).map(|a| a.state)
+}
+
 fn saga() -> Flow {
     Flow::linear("order")
         .task(Task::new("reserve", "reserve_stock"))
@@ -106,18 +110,9 @@ fn declined_card_reverts_only_the_reservation() {
     store["card"] = json!("4000-0000-0000-0002");
     let (outcome, _) = run_flow(&saga(), store, Mode::Serial);
     assert_eq!(outcome.state, FlowState::Reverted);
-    assert_eq!(
-        outcome.atom("reserve").map(|a| a.state),
-        Some(AtomState::Reverted)
-    );
-    assert_eq!(
-        outcome.atom("charge").map(|a| a.state),
-        Some(AtomState::Reverted)
-    );
-    assert_eq!(
-        outcome.atom("ship").map(|a| a.state),
-        Some(AtomState::Pending)
-    );
+    assert_eq!(state_of(&outcome, "reserve"), Some(AtomState::Reverted));
+    assert_eq!(state_of(&outcome, "charge"), Some(AtomState::Reverted));
+    assert_eq!(state_of(&outcome, "ship"), Some(AtomState::Pending));
     assert_eq!(outcome.failures[0].failure.kind, "payment.declined");
 }
 
@@ -166,14 +161,8 @@ fn division_by_zero_reverts_the_sum() {
     );
     assert_eq!(outcome.state, FlowState::Reverted);
     assert_eq!(outcome.failures[0].failure.kind, "math.division-by-zero");
-    assert_eq!(
-        outcome.atom("product").map(|a| a.state),
-        Some(AtomState::Pending)
-    );
-    assert_eq!(
-        outcome.atom("sum").map(|a| a.state),
-        Some(AtomState::Reverted)
-    );
+    assert_eq!(state_of(&outcome, "product"), Some(AtomState::Pending));
+    assert_eq!(state_of(&outcome, "sum"), Some(AtomState::Reverted));
 }
 
 #[test]
@@ -194,10 +183,7 @@ fn a_looping_atom_times_out_and_the_flow_reverts() {
     let (outcome, _) = run_flow(&flow, json!({}), Mode::Serial);
     assert_eq!(outcome.state, FlowState::Reverted);
     assert_eq!(outcome.failures[0].failure.kind, kinds::TIMEOUT);
-    assert_eq!(
-        outcome.atom("first").map(|a| a.state),
-        Some(AtomState::Reverted)
-    );
+    assert_eq!(state_of(&outcome, "first"), Some(AtomState::Reverted));
 }
 
 #[test]

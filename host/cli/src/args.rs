@@ -18,7 +18,7 @@ pub(crate) enum Command {
     /// the flow does not succeed.
     Run(RunArgs),
     /// Check a flow file against the plugins without running anything.
-    Validate(ValidateArgs),
+    Validate(FlowArgs),
     /// List the plugins of a directory with their describe() and hash.
     Plugins(PluginsArgs),
     /// Print a flow's execution graph as Graphviz DOT.
@@ -54,8 +54,9 @@ pub(crate) enum EngineKind {
     Parallel,
 }
 
+/// What `run` and `validate` both take: a flow file, plugins, a store.
 #[derive(Debug, Args)]
-pub(crate) struct RunArgs {
+pub(crate) struct FlowArgs {
     /// The flow file (TOML, or JSON with a .json extension).
     pub(crate) flow: PathBuf,
     /// Directory of plugin components (*.wasm).
@@ -65,6 +66,14 @@ pub(crate) struct RunArgs {
     /// repeatable, overrides the flow file's [store].
     #[arg(long = "store", value_name = "NAME=JSON")]
     pub(crate) store: Vec<String>,
+    #[command(flatten)]
+    pub(crate) sandbox: SandboxArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    pub(crate) flow: FlowArgs,
     /// Engine to run with.
     #[arg(long, value_enum, default_value_t = EngineKind::Serial)]
     pub(crate) engine: EngineKind,
@@ -74,22 +83,6 @@ pub(crate) struct RunArgs {
     /// Print events and the summary as JSON lines.
     #[arg(long)]
     pub(crate) json: bool,
-    #[command(flatten)]
-    pub(crate) sandbox: SandboxArgs,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct ValidateArgs {
-    /// The flow file.
-    pub(crate) flow: PathBuf,
-    /// Directory of plugin components (*.wasm).
-    #[arg(long, value_name = "DIR")]
-    pub(crate) plugins: PathBuf,
-    /// Names the initial store will have, as NAME=JSON; repeatable.
-    #[arg(long = "store", value_name = "NAME=JSON")]
-    pub(crate) store: Vec<String>,
-    #[command(flatten)]
-    pub(crate) sandbox: SandboxArgs,
 }
 
 #[derive(Debug, Args)]

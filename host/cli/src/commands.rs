@@ -1,7 +1,7 @@
 //! The subcommands.
 
 use crate::args::{
-    Cli, Command, EngineKind, GraphArgs, PluginsArgs, RunArgs, SandboxArgs, ValidateArgs,
+    Cli, Command, EngineKind, FlowArgs, GraphArgs, PluginsArgs, RunArgs, SandboxArgs,
 };
 use crate::output::{Reporter, Style, print_plugins, print_summary};
 use anyhow::{Context, Result, bail};
@@ -110,18 +110,11 @@ fn load_plugins(
     Ok(set)
 }
 
-fn run(args: RunArgs) -> Result<ExitCode> {
+/// Loads the flow file and its plugins and compiles an engine for `mode`.
+fn prepare(args: &FlowArgs, mode: Mode) -> Result<(FlowSpec, Engine)> {
     let spec = FlowSpec::load(&args.flow)?;
     let store = parse_store(&args.store)?;
     let limits = overrides(&args.sandbox)?;
-    let mode = match args.engine {
-        EngineKind::Serial => Mode::Serial,
-        EngineKind::Parallel => Mode::Parallel {
-            workers: args
-                .workers
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from)),
-        },
-    };
     let workers = match mode {
         Mode::Serial => 1,
         Mode::Parallel { workers } => workers,
@@ -135,7 +128,20 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     )?;
     let options = EngineOptions { mode, limits };
     let engine = Engine::from_spec(sandbox, &plugins, &spec, store, &options)
-        .with_context(|| format!("flow {} cannot run", args.flow.display()))?;
+        .with_context(|| format!("flow {} is invalid", args.flow.display()))?;
+    Ok((spec, engine))
+}
+
+fn run(args: RunArgs) -> Result<ExitCode> {
+    let mode = match args.engine {
+        EngineKind::Serial => Mode::Serial,
+        EngineKind::Parallel => Mode::Parallel {
+            workers: args
+                .workers
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from)),
+        },
+    };
+    let (_, engine) = prepare(&args.flow, mode)?;
     let style = if args.json {
         Style::Json
     } else if std::io::stderr().is_terminal() {
@@ -156,23 +162,8 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     })
 }
 
-fn validate(args: ValidateArgs) -> Result<ExitCode> {
-    let spec = FlowSpec::load(&args.flow)?;
-    let store = parse_store(&args.store)?;
-    let limits = overrides(&args.sandbox)?;
-    let sandbox = sandbox(&args.sandbox, 1)?;
-    let plugins = load_plugins(
-        &sandbox,
-        &args.plugins,
-        &Limits::default().with(&limits),
-        &spec,
-    )?;
-    let options = EngineOptions {
-        mode: Mode::Serial,
-        limits,
-    };
-    let engine = Engine::from_spec(sandbox, &plugins, &spec, store, &options)
-        .with_context(|| format!("flow {} is invalid", args.flow.display()))?;
+fn validate(args: FlowArgs) -> Result<ExitCode> {
+    let (spec, engine) = prepare(&args, Mode::Serial)?;
     let graph = engine.graph();
     println!(
         "{}: flow '{}' is valid: {} atoms, {} edges",

@@ -30,15 +30,22 @@ fn text(out: &Output) -> (String, String) {
 
 const GUESTS: &str = taskbox_tests::GUEST_DIR;
 
-#[test]
-fn run_saga_succeeds_and_prints_transitions_and_results() {
-    let saga = repo("examples/saga.toml");
-    let out = taskbox(&[
-        "run",
-        saga.to_str().unwrap_or_default(),
+/// `taskbox COMMAND <repo>/FILE --plugins GUESTS EXTRA...`
+fn on_flow(command: &str, file: &str, extra: &[&str]) -> Output {
+    let path = repo(file);
+    let mut args = vec![
+        command,
+        path.to_str().unwrap_or_default(),
         "--plugins",
         GUESTS,
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    taskbox(&args)
+}
+
+#[test]
+fn run_saga_succeeds_and_prints_transitions_and_results() {
+    let out = on_flow("run", "examples/saga.toml", &[]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stderr.contains("reserve: PENDING -> RUNNING"), "{stderr}");
@@ -52,15 +59,7 @@ fn run_saga_succeeds_and_prints_transitions_and_results() {
 
 #[test]
 fn failing_saga_reverts_and_exits_non_zero() {
-    let saga = repo("examples/saga.toml");
-    let out = taskbox(&[
-        "run",
-        saga.to_str().unwrap_or_default(),
-        "--plugins",
-        GUESTS,
-        "--store",
-        "country=JP",
-    ]);
+    let out = on_flow("run", "examples/saga.toml", &["--store", "country=JP"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(stdout.contains("flow order: REVERTED"), "{stdout}");
@@ -84,18 +83,11 @@ fn failing_saga_reverts_and_exits_non_zero() {
 
 #[test]
 fn json_mode_prints_one_event_per_line_and_a_summary() {
-    let flow = repo("examples/arithmetic.toml");
-    let out = taskbox(&[
+    let out = on_flow(
         "run",
-        flow.to_str().unwrap_or_default(),
-        "--plugins",
-        GUESTS,
-        "--json",
-        "--engine",
-        "parallel",
-        "--workers",
-        "2",
-    ]);
+        "examples/arithmetic.toml",
+        &["--json", "--engine", "parallel", "--workers", "2"],
+    );
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     let lines: Vec<Value> = stdout
@@ -115,13 +107,7 @@ fn json_mode_prints_one_event_per_line_and_a_summary() {
 
 #[test]
 fn validate_reports_success_and_names_bad_atoms() {
-    let flow = repo("examples/saga.toml");
-    let out = taskbox(&[
-        "validate",
-        flow.to_str().unwrap_or_default(),
-        "--plugins",
-        GUESTS,
-    ]);
+    let out = on_flow("validate", "examples/saga.toml", &[]);
     assert!(out.status.success(), "{:?}", text(&out));
     assert!(text(&out).0.contains("is valid: 3 atoms, 2 edges"));
 
@@ -182,13 +168,7 @@ fn plugins_lists_describe_and_hash() {
 
 #[test]
 fn graph_prints_dot_with_data_edges() {
-    let flow = repo("examples/arithmetic.toml");
-    let out = taskbox(&[
-        "graph",
-        flow.to_str().unwrap_or_default(),
-        "--plugins",
-        GUESTS,
-    ]);
+    let out = on_flow("graph", "examples/arithmetic.toml", &[]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.starts_with("digraph taskbox {"), "{stdout}");
@@ -201,27 +181,16 @@ fn graph_prints_dot_with_data_edges() {
 
 #[test]
 fn bad_flags_are_named() {
-    let flow = repo("examples/saga.toml");
-    let (_, stderr) = text(&taskbox(&[
+    let (_, stderr) = text(&on_flow(
         "run",
-        flow.to_str().unwrap_or_default(),
-        "--plugins",
-        GUESTS,
-        "--timeout",
-        "soon",
-    ]));
+        "examples/saga.toml",
+        &["--timeout", "soon"],
+    ));
     assert!(
         stderr.contains("--timeout") && stderr.contains("soon"),
         "{stderr}"
     );
-    let (_, stderr) = text(&taskbox(&[
-        "run",
-        flow.to_str().unwrap_or_default(),
-        "--plugins",
-        GUESTS,
-        "--store",
-        "oops",
-    ]));
+    let (_, stderr) = text(&on_flow("run", "examples/saga.toml", &["--store", "oops"]));
     assert!(stderr.contains("--store 'oops'"), "{stderr}");
     let (_, stderr) = text(&taskbox(&[
         "run",

@@ -66,14 +66,15 @@ pub struct Plugin {
     inner: Arc<PluginInner>,
 }
 
-struct PluginInner {
-    name: String,
-    hash: String,
-    info: TaskInfo,
-    pre: TaskPre<HostState>,
-    path: Option<PathBuf>,
-    size: usize,
-    from_cache: bool,
+/// What a [`Plugin`] holds.
+pub(crate) struct PluginInner {
+    pub(crate) name: String,
+    pub(crate) hash: String,
+    pub(crate) info: TaskInfo,
+    pub(crate) pre: TaskPre<HostState>,
+    pub(crate) path: Option<PathBuf>,
+    pub(crate) size: usize,
+    pub(crate) from_cache: bool,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -87,25 +88,9 @@ impl std::fmt::Debug for Plugin {
 }
 
 impl Plugin {
-    pub(crate) fn new(
-        name: String,
-        hash: String,
-        info: TaskInfo,
-        pre: TaskPre<HostState>,
-        path: Option<PathBuf>,
-        size: usize,
-        from_cache: bool,
-    ) -> Self {
+    pub(crate) fn new(inner: PluginInner) -> Self {
         Plugin {
-            inner: Arc::new(PluginInner {
-                name,
-                hash,
-                info,
-                pre,
-                path,
-                size,
-                from_cache,
-            }),
+            inner: Arc::new(inner),
         }
     }
 

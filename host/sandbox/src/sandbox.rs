@@ -6,7 +6,7 @@ use crate::call::NoObserver;
 use crate::config::SandboxConfig;
 use crate::error::{LoadError, SandboxError};
 use crate::host::HostState;
-use crate::plugin::{Plugin, PluginSet, TaskInfo};
+use crate::plugin::{Plugin, PluginInner, PluginSet, TaskInfo};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
@@ -204,15 +204,15 @@ impl Sandbox {
             message: format!("{e:#}"),
         })?;
         let info = self.describe(&name, &pre, limits)?;
-        Ok(Plugin::new(
+        Ok(Plugin::new(PluginInner {
             name,
             hash,
             info,
             pre,
-            path.map(Path::to_path_buf),
-            bytes.len(),
+            path: path.map(Path::to_path_buf),
+            size: bytes.len(),
             from_cache,
-        ))
+        }))
     }
 
     /// Compiles `bytes`, or loads the compilation from the disk cache.
