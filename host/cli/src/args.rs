@@ -83,6 +83,11 @@ pub(crate) struct RunArgs {
     /// Print events and the summary as JSON lines.
     #[arg(long)]
     pub(crate) json: bool,
+    /// TaskFlow's defer_reverts: a retry's REVERT always defers to the
+    /// enclosing retry, and without one reverts the whole flow (default:
+    /// only the retry's own scope is reverted).
+    #[arg(long)]
+    pub(crate) defer_reverts: bool,
 }
 
 #[derive(Debug, Args)]

@@ -111,7 +111,7 @@ fn load_plugins(
 }
 
 /// Loads the flow file and its plugins and compiles an engine for `mode`.
-fn prepare(args: &FlowArgs, mode: Mode) -> Result<(FlowSpec, Engine)> {
+fn prepare(args: &FlowArgs, mode: Mode, defer_reverts: bool) -> Result<(FlowSpec, Engine)> {
     let spec = FlowSpec::load(&args.flow)?;
     let store = parse_store(&args.store)?;
     let limits = overrides(&args.sandbox)?;
@@ -126,7 +126,12 @@ fn prepare(args: &FlowArgs, mode: Mode) -> Result<(FlowSpec, Engine)> {
         &Limits::default().with(&limits),
         &spec,
     )?;
-    let options = EngineOptions { mode, limits };
+    let options = EngineOptions {
+        mode,
+        limits,
+        defer_reverts,
+        ..EngineOptions::default()
+    };
     let engine = Engine::from_spec(sandbox, &plugins, &spec, store, &options)
         .with_context(|| format!("flow {} is invalid", args.flow.display()))?;
     Ok((spec, engine))
@@ -141,7 +146,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from)),
         },
     };
-    let (_, engine) = prepare(&args.flow, mode)?;
+    let (_, engine) = prepare(&args.flow, mode, args.defer_reverts)?;
     let style = if args.json {
         Style::Json
     } else if std::io::stderr().is_terminal() {
@@ -163,7 +168,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
 }
 
 fn validate(args: FlowArgs) -> Result<ExitCode> {
-    let (spec, engine) = prepare(&args, Mode::Serial)?;
+    let (spec, engine) = prepare(&args, Mode::Serial, false)?;
     let graph = engine.graph();
     println!(
         "{}: flow '{}' is valid: {} atoms, {} edges",

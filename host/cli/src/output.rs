@@ -112,6 +112,11 @@ impl Reporter {
                 }
                 format!("{at}   {atom}: progress {:.0}%", fraction * 100.0)
             }
+            Event::Decision {
+                retry,
+                atom,
+                decision,
+            } => format!("{at}   {retry}: on_failure({atom}) -> {decision}"),
             Event::Log {
                 atom,
                 level,
@@ -222,6 +227,7 @@ pub(crate) fn print_plugins(set: &PluginSet, as_json: bool) -> Result<()> {
                 let info = p.info();
                 json!({
                     "plugin": p.name(), "hash": p.hash(), "size": p.size(),
+                    "kind": if p.is_retry() { "retry" } else { "task" },
                     "name": info.name, "version": info.version, "description": info.description,
                     "requires": info.requires, "optional": info.optional, "provides": info.provides,
                 })
@@ -238,9 +244,14 @@ pub(crate) fn print_plugins(set: &PluginSet, as_json: bool) -> Result<()> {
     }
     for plugin in set.plugins.values() {
         let info = plugin.info();
+        let kind = if plugin.is_retry() {
+            "retry controller"
+        } else {
+            "task"
+        };
         writeln!(
             out,
-            "{}  ({} {}, {} bytes)",
+            "{}  ({kind} {} {}, {} bytes)",
             plugin.name(),
             info.name,
             info.version,

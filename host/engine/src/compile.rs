@@ -1,9 +1,10 @@
 //! Compiling a flow tree into an [`ExecGraph`], with every check that can
 //! be made before anything runs.
 
-use crate::graph::{ArgBinding, ArgSource, AtomNode, ExecGraph, FlowNode};
+use crate::graph::{ArgBinding, ArgSource, AtomKind, AtomNode, ExecGraph, FlowNode};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-use taskbox_model::{Flow, LimitOverrides, Node, Pattern, Provides, Task};
+use taskbox_model::{Controller, Flow, LimitOverrides, Node, Pattern, Provides, Retry, Task};
 
 /// What a plugin says it takes and gives (from its `describe`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -14,39 +15,49 @@ pub struct Signature {
     pub optional: Vec<String>,
     /// Default provides.
     pub provides: Provides,
+    /// True for a retry controller component, false for a task.
+    pub retry: bool,
 }
 
 /// Looks up plugin signatures while compiling.
 pub trait Catalog {
-    /// The signature of `task`'s plugin, or `None` when it is not loaded.
-    fn signature(&self, task: &Task) -> Option<Signature>;
+    /// The signature of `plugin`, or `None` when it is not loaded.
+    fn signature(&self, plugin: &str) -> Option<Signature>;
+
+    /// True when no plugins are loaded and signatures are unknown: an
+    /// atom's arguments are then what its spec declares and rebinds, and
+    /// plugin kinds are not checked.
+    fn spec_only(&self) -> bool {
+        false
+    }
 }
 
 impl Catalog for taskbox_sandbox::PluginSet {
-    fn signature(&self, task: &Task) -> Option<Signature> {
-        self.get(&task.plugin).map(|p| {
+    fn signature(&self, plugin: &str) -> Option<Signature> {
+        self.get(plugin).map(|p| {
             let info = p.info();
             Signature {
                 requires: info.requires.clone(),
                 optional: info.optional.clone(),
                 provides: info.provides.clone(),
+                retry: p.is_retry(),
             }
         })
     }
 }
 
-/// Compiles without plugins: a task requires what its spec rebinds and
-/// declares, and provides what its spec says. Used to draw a flow's graph
-/// without loading anything.
+/// Compiles without plugins, from what the spec declares. Used to draw a
+/// flow's graph without loading anything.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SpecOnly;
 
 impl Catalog for SpecOnly {
-    fn signature(&self, task: &Task) -> Option<Signature> {
-        Some(Signature {
-            requires: task.rebind.keys().cloned().collect(),
-            ..Signature::default()
-        })
+    fn signature(&self, _plugin: &str) -> Option<Signature> {
+        Some(Signature::default())
+    }
+
+    fn spec_only(&self) -> bool {
+        true
     }
 }
 
@@ -115,6 +126,18 @@ pub enum CompileError {
         /// The unknown name.
         name: String,
     },
+    /// A task names a retry plugin, or a retry a task plugin.
+    #[error("atom '{atom}' uses plugin '{plugin}', which is {actual}; {hint}")]
+    WrongPluginKind {
+        /// The atom.
+        atom: String,
+        /// The plugin.
+        plugin: String,
+        /// "a retry controller" or "a task".
+        actual: String,
+        /// What to do instead.
+        hint: String,
+    },
     /// `rebind` names an argument the plugin does not take.
     #[error("atom '{atom}' rebinds argument '{arg}', which plugin '{plugin}' does not take")]
     UnknownArgument {
@@ -138,9 +161,11 @@ struct Ends {
     provides: BTreeSet<String>,
 }
 
-/// A task with its signature merged in.
+/// An atom's declared arguments, with its plugin's signature merged in.
 struct Resolved<'a> {
-    task: &'a Task,
+    name: &'a str,
+    rebind: &'a BTreeMap<String, String>,
+    inject: &'a BTreeMap<String, Value>,
     requires: Vec<String>,
     optional: Vec<String>,
 }
@@ -153,6 +178,8 @@ struct Compiler<'a> {
     edges: BTreeSet<(usize, usize)>,
     flows: Vec<FlowNode>,
     names: HashSet<String>,
+    /// Retry atoms of the flows being compiled, innermost last.
+    controllers: Vec<usize>,
 }
 
 /// Compiles `flow`. `store` holds the names the initial store will have;
@@ -171,6 +198,7 @@ pub fn compile(
         edges: BTreeSet::new(),
         flows: Vec::new(),
         names: HashSet::new(),
+        controllers: Vec::new(),
     };
     c.flow(flow, None)?;
     let n = c.atoms.len();
@@ -214,55 +242,145 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn task(&mut self, task: &'a Task, flow: usize) -> Result<Ends, CompileError> {
-        self.claim_name(&task.name)?;
+    /// The signature of `plugin` used by `atom`, checking it is a retry
+    /// controller when `retry` and a task otherwise.
+    fn signature(&self, atom: &str, plugin: &str, retry: bool) -> Result<Signature, CompileError> {
         let signature =
             self.catalog
-                .signature(task)
+                .signature(plugin)
                 .ok_or_else(|| CompileError::UnknownPlugin {
-                    atom: task.name.clone(),
-                    plugin: task.plugin.clone(),
-                    hint: format!(" (expected {}.wasm)", task.plugin),
+                    atom: atom.to_string(),
+                    plugin: plugin.to_string(),
+                    hint: format!(" (expected {plugin}.wasm)"),
                 })?;
-        let requires = task.requires.clone().unwrap_or(signature.requires);
-        let optional = task.optional.clone().unwrap_or(signature.optional);
-        for arg in task.rebind.keys() {
-            if !requires.contains(arg) && !optional.contains(arg) {
+        if signature.retry != retry && !self.catalog.spec_only() {
+            let (actual, hint) = if signature.retry {
+                ("a retry controller", "attach it to a flow with `retry`")
+            } else {
+                ("a task", "use it as a task, not as a flow's retry")
+            };
+            return Err(CompileError::WrongPluginKind {
+                atom: atom.to_string(),
+                plugin: plugin.to_string(),
+                actual: actual.into(),
+                hint: hint.into(),
+            });
+        }
+        Ok(signature)
+    }
+
+    /// Records an atom and returns its ends.
+    fn atom(&mut self, node: AtomNode, resolved: Resolved<'a>) -> Result<Ends, CompileError> {
+        self.claim_name(&node.name)?;
+        for arg in resolved.rebind.keys() {
+            let declared = resolved.requires.contains(arg) || resolved.optional.contains(arg);
+            if !declared && !self.catalog.spec_only() {
                 return Err(CompileError::UnknownArgument {
-                    atom: task.name.clone(),
+                    atom: node.name.clone(),
                     arg: arg.clone(),
-                    plugin: task.plugin.clone(),
+                    plugin: node.runs(),
                 });
             }
         }
-        let provides = task.provides.clone().unwrap_or(signature.provides);
         let index = self.atoms.len();
-        let symbol = |arg: &String| task.rebind.get(arg).unwrap_or(arg).clone();
+        let symbol = |arg: &String| resolved.rebind.get(arg).unwrap_or(arg).clone();
         let ends = Ends {
             entries: vec![index],
             exits: vec![index],
-            requires: requires
+            requires: resolved
+                .requires
                 .iter()
-                .filter(|a| !task.inject.contains_key(*a))
+                .filter(|a| !resolved.inject.contains_key(*a))
                 .map(symbol)
                 .collect(),
-            provides: provides.names().into_iter().map(String::from).collect(),
+            provides: node
+                .provides
+                .names()
+                .into_iter()
+                .map(String::from)
+                .collect(),
         };
-        self.atoms.push(AtomNode {
+        self.atoms.push(node);
+        self.tasks.push(resolved);
+        Ok(ends)
+    }
+
+    fn task(&mut self, task: &'a Task, flow: usize) -> Result<Ends, CompileError> {
+        let signature = self.signature(&task.name, &task.plugin, false)?;
+        let mut requires = task.requires.clone().unwrap_or(signature.requires);
+        if self.catalog.spec_only() {
+            requires.extend(
+                task.rebind
+                    .keys()
+                    .filter(|k| !requires.contains(k))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
+        }
+        let node = AtomNode {
             name: task.name.clone(),
+            kind: AtomKind::Task,
             plugin: task.plugin.clone(),
             priority: task.priority,
             args: Vec::new(),
-            provides,
+            provides: task.provides.clone().unwrap_or(signature.provides),
             limits: task.limits.or(&self.defaults),
             flow,
-        });
-        self.tasks.push(Resolved {
-            task,
-            requires,
-            optional,
-        });
-        Ok(ends)
+            controller: self.controllers.last().copied(),
+        };
+        self.atom(
+            node,
+            Resolved {
+                name: &task.name,
+                rebind: &task.rebind,
+                inject: &task.inject,
+                requires,
+                optional: task.optional.clone().unwrap_or(signature.optional),
+            },
+        )
+    }
+
+    fn retry(&mut self, retry: &'a Retry, flow: usize) -> Result<Ends, CompileError> {
+        let (plugin, signature) = match &retry.controller {
+            Controller::Plugin { plugin } => {
+                (plugin.clone(), self.signature(&retry.name, plugin, true)?)
+            }
+            builtin => (
+                String::new(),
+                Signature {
+                    requires: builtin.builtin_requires(),
+                    ..Signature::default()
+                },
+            ),
+        };
+        let provides = match &retry.provides {
+            Some(name) => Provides::Single(name.clone()),
+            None => signature.provides,
+        };
+        let node = AtomNode {
+            name: retry.name.clone(),
+            kind: AtomKind::Retry {
+                controller: retry.controller.clone(),
+                delay: retry.delay,
+            },
+            plugin,
+            priority: 0,
+            args: Vec::new(),
+            provides,
+            limits: retry.limits.or(&self.defaults),
+            flow,
+            controller: self.controllers.last().copied(),
+        };
+        self.atom(
+            node,
+            Resolved {
+                name: &retry.name,
+                rebind: &retry.rebind,
+                inject: &retry.inject,
+                requires: retry.requires.clone().unwrap_or(signature.requires),
+                optional: signature.optional,
+            },
+        )
     }
 
     fn link(&mut self, from: &Ends, to: &Ends) {
@@ -281,9 +399,21 @@ impl<'a> Compiler<'a> {
             pattern: flow.pattern,
             parent,
         });
+        // The retry runs first and governs every atom inside the flow.
+        let retry = match &flow.retry {
+            Some(retry) => {
+                let ends = self.retry(retry, me)?;
+                self.controllers.push(ends.entries[0]);
+                Some(ends)
+            }
+            None => None,
+        };
         let mut children = Vec::with_capacity(flow.children.len());
         for child in &flow.children {
             children.push(self.node(child, me)?);
+        }
+        if retry.is_some() {
+            self.controllers.pop();
         }
         let mut ends = Ends::default();
         for child in &children {
@@ -330,6 +460,15 @@ impl<'a> Compiler<'a> {
             Pattern::Graph => self.graph_flow(flow, &children, &mut ends)?,
         }
         ends.requires.retain(|n| !internal.contains(n));
+        if let Some(retry) = retry {
+            self.link(&retry, &ends);
+            if ends.exits.is_empty() {
+                ends.exits = retry.exits.clone();
+            }
+            ends.entries = retry.entries;
+            ends.requires.extend(retry.requires);
+            ends.provides.extend(retry.provides);
+        }
         Ok(ends)
     }
 
@@ -481,7 +620,6 @@ fn bind_arguments(
         }
     }
     for (atom, resolved) in tasks.iter().enumerate() {
-        let task = resolved.task;
         let mut args = Vec::new();
         let declared = resolved
             .requires
@@ -489,10 +627,10 @@ fn bind_arguments(
             .map(|a| (a, true))
             .chain(resolved.optional.iter().map(|a| (a, false)));
         for (arg, required) in declared {
-            if task.inject.contains_key(arg) {
+            if resolved.inject.contains_key(arg) {
                 continue;
             }
-            let symbol = task.rebind.get(arg).unwrap_or(arg);
+            let symbol = resolved.rebind.get(arg).unwrap_or(arg);
             // The nearest provider that runs before this atom.
             let provider = providers.get(symbol).and_then(|list| {
                 // Providers are in topological order: skip those ranked after
@@ -512,7 +650,7 @@ fn bind_arguments(
                 None if store.contains(symbol) => Some(ArgSource::Store(symbol.clone())),
                 None if required => {
                     return Err(CompileError::MissingRequirement {
-                        atom: task.name.clone(),
+                        atom: resolved.name.to_string(),
                         name: symbol.clone(),
                         rebound: if symbol == arg {
                             String::new()
@@ -530,7 +668,7 @@ fn bind_arguments(
                 });
             }
         }
-        for (arg, value) in &task.inject {
+        for (arg, value) in resolved.inject {
             args.push(ArgBinding {
                 arg: arg.clone(),
                 source: ArgSource::Inject(value.clone()),

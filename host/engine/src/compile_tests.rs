@@ -3,7 +3,7 @@
 use crate::compile::{Catalog, CompileError, Signature, compile};
 use crate::graph::{ArgSource, ExecGraph};
 use std::collections::{BTreeMap, BTreeSet};
-use taskbox_model::{Flow, LimitOverrides, Provides, Task};
+use taskbox_model::{Flow, LimitOverrides, Provides, Retry, Task};
 
 /// Plugins by name: `name(requires) -> provides`.
 pub(crate) struct Fake(BTreeMap<&'static str, Signature>);
@@ -14,6 +14,7 @@ impl Fake {
             requires: requires.iter().map(|s| s.to_string()).collect(),
             optional: Vec::new(),
             provides,
+            retry: false,
         };
         Fake(BTreeMap::from([
             ("source", sig(&[], Provides::Single("x".into()))),
@@ -27,9 +28,16 @@ impl Fake {
             (
                 "maybe",
                 Signature {
-                    requires: Vec::new(),
                     optional: vec!["x".into()],
-                    provides: Provides::None,
+                    ..Signature::default()
+                },
+            ),
+            (
+                "decider",
+                Signature {
+                    requires: vec!["budget".into()],
+                    retry: true,
+                    ..Signature::default()
                 },
             ),
         ]))
@@ -37,8 +45,8 @@ impl Fake {
 }
 
 impl Catalog for Fake {
-    fn signature(&self, task: &Task) -> Option<Signature> {
-        self.0.get(task.plugin.as_str()).cloned()
+    fn signature(&self, plugin: &str) -> Option<Signature> {
+        self.0.get(plugin).cloned()
     }
 }
 
@@ -312,4 +320,95 @@ fn long_chains_compile_in_linear_time_shape() -> Result<(), CompileError> {
         }
     );
     Ok(())
+}
+
+#[test]
+fn a_retry_runs_before_its_flow_and_controls_its_atoms() -> Result<(), CompileError> {
+    let flow = Flow::linear("outer")
+        .task(Task::new("first", "noop"))
+        .flow(
+            Flow::unordered("inner")
+                .retry(Retry::for_each("r", vec![1.into(), 2.into()]).provides("x"))
+                .task(Task::new("d", "double"))
+                .task(Task::new("n", "noop")),
+        )
+        .task(Task::new("last", "noop"));
+    let graph = build(&flow, &[])?;
+    assert_eq!(
+        edges(&graph),
+        vec![
+            pair("d", "last"),
+            pair("first", "r"),
+            pair("n", "last"),
+            pair("r", "d"),
+            pair("r", "n")
+        ]
+    );
+    let r = graph.atom_index("r").expect("r");
+    assert!(graph.atoms[r].is_retry());
+    assert_eq!(graph.atoms[r].controller, None);
+    let d = graph.atom_index("d").expect("d");
+    assert_eq!(graph.atoms[d].controller, Some(r));
+    assert_eq!(
+        graph.atoms[d].args[0].source,
+        ArgSource::Atom {
+            atom: r,
+            name: "x".into()
+        }
+    );
+    assert_eq!(
+        graph.atoms[graph.atom_index("last").expect("last")].controller,
+        None
+    );
+    Ok(())
+}
+
+#[test]
+fn nested_retries_know_their_parent() -> Result<(), CompileError> {
+    let flow = Flow::linear("outer").retry(Retry::times("r1", 2)).flow(
+        Flow::linear("inner")
+            .retry(Retry::times("r2", 2))
+            .task(Task::new("t", "noop")),
+    );
+    let graph = build(&flow, &[])?;
+    let index = |n: &str| graph.atom_index(n).expect("atom");
+    assert_eq!(graph.atoms[index("r2")].controller, Some(index("r1")));
+    assert_eq!(graph.atoms[index("t")].controller, Some(index("r2")));
+    assert_eq!(edges(&graph), vec![pair("r1", "r2"), pair("r2", "t")]);
+    Ok(())
+}
+
+#[test]
+fn plugin_kinds_are_checked() {
+    let flow = Flow::linear("f").task(Task::new("t", "decider"));
+    assert!(matches!(
+        build(&flow, &[]),
+        Err(CompileError::WrongPluginKind { .. })
+    ));
+    let flow = Flow::linear("f").retry(Retry::plugin("r", "noop"));
+    let err = build(&flow, &[])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("atom 'r' uses plugin 'noop', which is a task"),
+        "{err}"
+    );
+    let flow = Flow::linear("f").retry(Retry::plugin("r", "decider"));
+    let err = build(&flow, &[])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("atom 'r' requires 'budget'"), "{err}");
+    let flow = Flow::linear("f").retry(Retry::plugin("r", "decider").inject("budget", 3.into()));
+    assert!(build(&flow, &[]).is_ok());
+    let flow = Flow::linear("f").retry(Retry::parameterized_for_each("r", "servers"));
+    let err = build(&flow, &[])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("requires 'servers' (argument 'values' rebound)"),
+        "{err}"
+    );
 }

@@ -1,6 +1,7 @@
 //! The public engine: compile a flow against loaded plugins, subscribe to
 //! events, run serially or in parallel.
 
+use crate::clock::{Clock, SystemClock};
 use crate::compile::{CompileError, compile};
 use crate::events::{Event, Notifier};
 use crate::graph::ExecGraph;
@@ -26,12 +27,28 @@ pub enum Mode {
 }
 
 /// Options of an engine.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone)]
 pub struct EngineOptions {
     /// Serial or parallel.
     pub mode: Mode,
     /// Limits applied to every atom, under the flow file's and the task's own.
     pub limits: LimitOverrides,
+    /// TaskFlow's `defer_reverts`: a retry deciding REVERT always defers to
+    /// the enclosing retry, and without one the whole flow reverts. Off: a
+    /// REVERT without an enclosing retry reverts only the retry's scope.
+    pub defer_reverts: bool,
+    /// Where retry delays wait.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for EngineOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineOptions")
+            .field("mode", &self.mode)
+            .field("limits", &self.limits)
+            .field("defer_reverts", &self.defer_reverts)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for EngineOptions {
@@ -39,6 +56,8 @@ impl Default for EngineOptions {
         EngineOptions {
             mode: Mode::Serial,
             limits: LimitOverrides::default(),
+            defer_reverts: false,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -59,11 +78,12 @@ pub struct Engine {
     sandbox: Arc<Sandbox>,
     flow: String,
     graph: ExecGraph,
-    plugins: Vec<Plugin>,
+    plugins: Vec<Option<Plugin>>,
     limits: Vec<Limits>,
-    names: Vec<String>,
     store: BTreeMap<String, Value>,
     mode: Mode,
+    defer_reverts: bool,
+    clock: Arc<dyn Clock>,
     notifier: Notifier,
 }
 
@@ -117,7 +137,7 @@ impl Engine {
         flow_limits: &LimitOverrides,
         options: &EngineOptions,
     ) -> Result<Engine, EngineError> {
-        if options.mode == (Mode::Parallel { workers: 0 }) {
+        if let Mode::Parallel { workers: 0 } = options.mode {
             return Err(EngineError::Option(
                 "the parallel engine needs at least 1 worker".into(),
             ));
@@ -125,27 +145,23 @@ impl Engine {
         let names = store.keys().cloned().collect();
         let graph = compile(flow, plugins, &names, flow_limits)?;
         let base = Limits::default().with(&options.limits);
-        let mut atom_plugins = Vec::with_capacity(graph.atoms.len());
-        for atom in &graph.atoms {
-            // `compile` already refused atoms whose plugin is not loaded.
-            let plugin = plugins
-                .get(&atom.plugin)
-                .ok_or_else(|| CompileError::UnknownPlugin {
-                    atom: atom.name.clone(),
-                    plugin: atom.plugin.clone(),
-                    hint: String::new(),
-                })?;
-            atom_plugins.push(plugin.clone());
-        }
+        // `compile` refused atoms whose plugin is not loaded; only builtin
+        // retries have none.
+        let atom_plugins = graph
+            .atoms
+            .iter()
+            .map(|a| plugins.get(&a.plugin).cloned())
+            .collect();
         Ok(Engine {
             sandbox,
             flow: flow.name.clone(),
             limits: graph.atoms.iter().map(|a| base.with(&a.limits)).collect(),
-            names: graph.atoms.iter().map(|a| a.name.clone()).collect(),
             plugins: atom_plugins,
             graph,
             store,
             mode: options.mode,
+            defer_reverts: options.defer_reverts,
+            clock: options.clock.clone(),
             notifier: Notifier::default(),
         })
     }
@@ -170,12 +186,19 @@ impl Engine {
     pub fn run(&self) -> Outcome {
         let worker = Worker {
             sandbox: &self.sandbox,
+            graph: &self.graph,
             plugins: &self.plugins,
             limits: &self.limits,
-            names: &self.names,
             notifier: &self.notifier,
+            clock: self.clock.as_ref(),
         };
-        let run = Run::new(&self.graph, &self.flow, &self.store, &self.notifier);
+        let run = Run::new(
+            &self.graph,
+            &self.flow,
+            &self.store,
+            &self.notifier,
+            self.defer_reverts,
+        );
         let mut outcome = match self.mode {
             Mode::Serial => run.run(&mut Serial::new(&worker)),
             Mode::Parallel { workers } => std::thread::scope(|scope| {
@@ -184,7 +207,9 @@ impl Engine {
             }),
         };
         for (report, plugin) in outcome.atoms.iter_mut().zip(&self.plugins) {
-            report.plugin_hash = plugin.hash().to_string();
+            if let Some(plugin) = plugin {
+                report.plugin_hash = plugin.hash().to_string();
+            }
         }
         outcome
     }

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::{Arc, RwLock};
-use taskbox_model::{AtomState, Failure, FlowState};
+use taskbox_model::{AtomState, Decision, Failure, FlowState};
 use taskbox_sandbox::LogLevel;
 
 /// Something that happened while a flow ran.
@@ -33,6 +33,15 @@ pub enum Event {
         /// The failure, on FAILURE and REVERT_FAILURE.
         #[serde(skip_serializing_if = "Option::is_none")]
         failure: Option<Failure>,
+    },
+    /// A retry controller decided how to resolve a failure in its scope.
+    Decision {
+        /// The retry atom.
+        retry: String,
+        /// The atom whose failure it resolved.
+        atom: String,
+        /// What it decided.
+        decision: Decision,
     },
     /// A running atom reported progress.
     Progress {

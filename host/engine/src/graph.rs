@@ -3,7 +3,7 @@
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt::Write;
-use taskbox_model::{LimitOverrides, Pattern, Provides};
+use taskbox_model::{Controller, Delay, LimitOverrides, Pattern, Provides};
 
 /// Where one argument of an atom comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,12 +30,28 @@ pub struct ArgBinding {
     pub source: ArgSource,
 }
 
+/// What an atom is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AtomKind {
+    /// A task: `execute` and `revert` of a task plugin.
+    Task,
+    /// A retry controller of a flow.
+    Retry {
+        /// Who decides (builtin or plugin).
+        controller: Controller,
+        /// Pause between attempts (builtins).
+        delay: Option<Delay>,
+    },
+}
+
 /// A compiled atom.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AtomNode {
     /// Unique name.
     pub name: String,
-    /// Plugin it runs.
+    /// Task or retry.
+    pub kind: AtomKind,
+    /// Plugin it runs; empty for builtin retries.
     pub plugin: String,
     /// Higher runs and reverts first among ready atoms.
     pub priority: i32,
@@ -47,6 +63,34 @@ pub struct AtomNode {
     pub limits: LimitOverrides,
     /// Index of the innermost flow holding it, in [`ExecGraph::flows`].
     pub flow: usize,
+    /// The retry atom consulted when this atom fails: the retry of the
+    /// innermost enclosing flow that has one (for a retry atom, the one
+    /// around its own flow). `None`: a failure reverts the whole flow.
+    pub controller: Option<usize>,
+}
+
+impl AtomNode {
+    /// True for retry atoms.
+    pub fn is_retry(&self) -> bool {
+        matches!(self.kind, AtomKind::Retry { .. })
+    }
+
+    /// What to show for it: the plugin, or the builtin controller's name.
+    pub fn runs(&self) -> String {
+        match &self.kind {
+            AtomKind::Retry { controller, .. } => match controller {
+                Controller::Plugin { plugin } => format!("retry {plugin}"),
+                Controller::Times { attempts, .. } => format!("retry times({attempts})"),
+                Controller::ForEach { values, .. } => {
+                    format!("retry for_each({} values)", values.len())
+                }
+                Controller::ParameterizedForEach { .. } => "retry parameterized_for_each".into(),
+                Controller::AlwaysRevert => "retry always_revert".into(),
+                Controller::AlwaysRevertAll => "retry always_revert_all".into(),
+            },
+            AtomKind::Task => self.plugin.clone(),
+        }
+    }
 }
 
 /// A flow of the tree, kept for display.
@@ -125,7 +169,7 @@ impl ExecGraph {
                 out,
                 "{pad}  {} [label={}];",
                 quote(&atom.name),
-                quote(&format!("{}\n{}", atom.name, atom.plugin))
+                quote(&format!("{}\n{}", atom.name, atom.runs()))
             );
         }
         for (child, _) in self

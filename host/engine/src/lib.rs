@@ -12,6 +12,7 @@
 //! - Every flow and atom transition, log line and progress report is an
 //!   [`Event`] for [`Engine::subscribe`] listeners.
 
+mod clock;
 mod compile;
 mod engine;
 mod events;
@@ -20,10 +21,11 @@ mod outcome;
 mod run;
 mod work;
 
+pub use clock::{Clock, SystemClock};
 pub use compile::{Catalog, CompileError, Signature, SpecOnly, compile};
 pub use engine::{Engine, EngineError, EngineOptions, Mode};
 pub use events::Event;
-pub use graph::{ArgBinding, ArgSource, AtomNode, ExecGraph, FlowNode};
+pub use graph::{ArgBinding, ArgSource, AtomKind, AtomNode, ExecGraph, FlowNode};
 pub use outcome::{AtomReport, Outcome};
 
 #[cfg(test)]

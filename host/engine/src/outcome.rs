@@ -4,14 +4,14 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use taskbox_model::{AtomFailure, AtomState, Failure, FlowState};
+use taskbox_model::{AtomFailure, AtomState, Failure, FlowState, History};
 
 /// How one atom ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AtomReport {
     /// Atom name.
     pub name: String,
-    /// Plugin it ran.
+    /// Plugin it ran (or the builtin retry controller).
     pub plugin: String,
     /// Content hash of that plugin.
     pub plugin_hash: String,
@@ -23,8 +23,11 @@ pub struct AtomReport {
     pub failure: Option<Failure>,
     /// Revert failure, if its revert failed.
     pub revert_failure: Option<Failure>,
-    /// Time its execute call took.
+    /// Time its last execute call took.
     pub elapsed: Option<Duration>,
+    /// Retry atoms: the attempts of their scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<History>,
 }
 
 /// The end of a run.

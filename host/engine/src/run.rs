@@ -1,5 +1,12 @@
-//! One run of a compiled flow: scheduling by priority, completions, and
-//! reverting in reverse dependency order after a failure.
+//! One run of a compiled flow, with TaskFlow's model: every atom has a state
+//! and an intention (EXECUTE, REVERT, RETRY). Atoms whose intention is
+//! EXECUTE run once their predecessors succeeded; atoms whose intention is
+//! REVERT or RETRY are handled once their successors are reverted or never
+//! ran. A failure is resolved by the nearest retry controller (RETRY: revert
+//! its scope and run it again; REVERT: revert its scope, consulting the
+//! enclosing retry; REVERT_ALL: revert everything) and, without one, by
+//! reverting everything. Among atoms ready at once, higher priority goes
+//! first, for execution and revert alike.
 
 use crate::events::{Event, Notifier};
 use crate::graph::{ArgSource, ExecGraph};
@@ -9,32 +16,34 @@ use serde_json::{Map, Value};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::time::{Duration, Instant};
-use taskbox_model::{AtomFailure, AtomState, Failure, FlowState, Provides, kinds};
+use taskbox_model::{
+    AtomFailure, AtomState, Attempt, Decision, Failure, FlowState, History, Intention, Provides,
+    kinds,
+};
 
 /// Runtime state of one atom.
 #[derive(Debug, Clone)]
 struct AtomRun {
     state: AtomState,
+    intention: Intention,
     args: Option<Value>,
     result: Option<Value>,
     failure: Option<Failure>,
     revert_failure: Option<Failure>,
     elapsed: Option<Duration>,
-    /// Execute: predecessors not yet done. Revert: successors not yet reverted.
-    waiting: usize,
+    /// Retry atoms: the attempts of their scope.
+    history: History,
 }
 
-/// The run of one flow over one executor.
-pub(crate) struct Run<'g> {
-    graph: &'g ExecGraph,
-    flow: &'g str,
-    store: &'g BTreeMap<String, Value>,
-    notifier: &'g Notifier,
-    atoms: Vec<AtomRun>,
-    /// Topological rank of each atom.
-    rank: Vec<usize>,
-    state: FlowState,
-    failures: Vec<AtomFailure>,
+/// How a failure is resolved (TaskFlow's resolution strategies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strategy {
+    /// Revert the scope of this retry, then run it again.
+    RetryScope(usize),
+    /// Revert this retry and its scope.
+    RevertScope(usize),
+    /// Revert everything; `undefined` when no retry was there to decide.
+    RevertAll { undefined: bool },
 }
 
 /// The value `provides` publishes under `name` from `result`.
@@ -80,8 +89,24 @@ fn check_provides(provides: &Provides, result: &Value) -> Result<(), Failure> {
     }
 }
 
-fn needs_revert(state: AtomState) -> bool {
-    matches!(state, AtomState::Success | AtomState::Failure)
+/// The run of one flow over one executor.
+pub(crate) struct Run<'g> {
+    graph: &'g ExecGraph,
+    flow: &'g str,
+    store: &'g BTreeMap<String, Value>,
+    notifier: &'g Notifier,
+    defer_reverts: bool,
+    atoms: Vec<AtomRun>,
+    /// Topological rank of each atom.
+    rank: Vec<usize>,
+    state: FlowState,
+    /// Failures of atoms currently in FAILURE, in the order they happened.
+    failures: Vec<AtomFailure>,
+    /// Candidates to execute: (priority, earlier first, atom).
+    to_execute: BinaryHeap<(i32, Reverse<usize>, usize)>,
+    /// Candidates to revert or retry: (priority, later first, atom).
+    to_revert: BinaryHeap<(i32, usize, usize)>,
+    in_flight: usize,
 }
 
 impl<'g> Run<'g> {
@@ -90,34 +115,40 @@ impl<'g> Run<'g> {
         flow: &'g str,
         store: &'g BTreeMap<String, Value>,
         notifier: &'g Notifier,
+        defer_reverts: bool,
     ) -> Self {
         let mut rank = vec![0; graph.atoms.len()];
         for (position, &atom) in graph.topo.iter().enumerate() {
             rank[atom] = position;
         }
-        let atoms = graph
-            .preds
-            .iter()
-            .map(|preds| AtomRun {
-                state: AtomState::Pending,
-                args: None,
-                result: None,
-                failure: None,
-                revert_failure: None,
-                elapsed: None,
-                waiting: preds.len(),
-            })
-            .collect();
+        let fresh = AtomRun {
+            state: AtomState::Pending,
+            intention: Intention::Execute,
+            args: None,
+            result: None,
+            failure: None,
+            revert_failure: None,
+            elapsed: None,
+            history: History::default(),
+        };
         Run {
             graph,
             flow,
             store,
             notifier,
-            atoms,
+            defer_reverts,
+            atoms: vec![fresh; graph.atoms.len()],
             rank,
             state: FlowState::Pending,
             failures: Vec::new(),
+            to_execute: BinaryHeap::new(),
+            to_revert: BinaryHeap::new(),
+            in_flight: 0,
         }
+    }
+
+    fn name(&self, atom: usize) -> &'g str {
+        &self.graph.atoms[atom].name
     }
 
     fn set_flow(&mut self, to: FlowState) {
@@ -134,7 +165,15 @@ impl<'g> Run<'g> {
 
     fn set_atom(&mut self, atom: usize, to: AtomState) {
         let from = self.atoms[atom].state;
-        debug_assert!(from.task_can_become(to), "atom {from} -> {to}");
+        debug_assert!(
+            if self.graph.atoms[atom].is_retry() {
+                from.retry_can_become(to)
+            } else {
+                from.task_can_become(to)
+            },
+            "atom {} {from} -> {to}",
+            self.name(atom)
+        );
         self.atoms[atom].state = to;
         if self.notifier.is_empty() {
             return;
@@ -147,12 +186,50 @@ impl<'g> Run<'g> {
             _ => (None, None),
         };
         self.notifier.publish(Event::Atom {
-            atom: self.graph.atoms[atom].name.clone(),
+            atom: self.name(atom).to_string(),
             from,
             to,
             result,
             failure,
         });
+    }
+
+    fn ready_to_execute(&self, atom: usize) -> bool {
+        let run = &self.atoms[atom];
+        run.state == AtomState::Pending
+            && run.intention == Intention::Execute
+            && self.graph.preds[atom].iter().all(|&p| {
+                let pred = &self.atoms[p];
+                matches!(pred.state, AtomState::Success | AtomState::Ignore)
+                    && pred.intention == Intention::Execute
+            })
+    }
+
+    fn ready_to_revert(&self, atom: usize) -> bool {
+        let run = &self.atoms[atom];
+        matches!(run.intention, Intention::Revert | Intention::Retry)
+            && matches!(run.state, AtomState::Success | AtomState::Failure)
+            && self.graph.succs[atom].iter().all(|&s| {
+                matches!(
+                    self.atoms[s].state,
+                    AtomState::Pending | AtomState::Reverted | AtomState::Ignore
+                )
+            })
+    }
+
+    fn offer_execute(&mut self, atom: usize) {
+        if self.ready_to_execute(atom) {
+            let priority = self.graph.atoms[atom].priority;
+            self.to_execute
+                .push((priority, Reverse(self.rank[atom]), atom));
+        }
+    }
+
+    fn offer_revert(&mut self, atom: usize) {
+        if self.ready_to_revert(atom) {
+            let priority = self.graph.atoms[atom].priority;
+            self.to_revert.push((priority, self.rank[atom], atom));
+        }
     }
 
     /// The arguments of `atom`, assembled from injects, the store and results.
@@ -179,186 +256,310 @@ impl<'g> Run<'g> {
         Ok(Value::Object(args))
     }
 
-    fn fail(&mut self, atom: usize, failure: Failure) {
-        self.failures.push(AtomFailure {
-            atom: self.graph.atoms[atom].name.clone(),
-            failure: failure.clone(),
-        });
-        self.atoms[atom].failure = Some(failure);
-        self.set_atom(atom, AtomState::Failure);
-    }
-
     /// Runs the flow to its end and reports the outcome.
     pub(crate) fn run(mut self, exec: &mut dyn Executor) -> Outcome {
         let started = Instant::now();
         self.set_flow(FlowState::Running);
-        let failed = self.execute_all(exec);
-        if failed {
-            self.set_flow(FlowState::Reverting);
-            let revert_failed = self.revert_all(exec);
-            self.set_flow(if revert_failed {
-                FlowState::Failure
-            } else {
-                FlowState::Reverted
-            });
-        } else {
-            self.set_flow(FlowState::Success);
+        for atom in 0..self.atoms.len() {
+            self.offer_execute(atom);
         }
+        loop {
+            self.dispatch(exec);
+            if self.in_flight == 0 {
+                break;
+            }
+            let Some(done) = exec.next() else {
+                tracing::error!(flow = self.flow, "executor lost {} jobs", self.in_flight);
+                break;
+            };
+            self.in_flight -= 1;
+            self.complete(done, exec);
+        }
+        let end = if self
+            .atoms
+            .iter()
+            .any(|a| a.state == AtomState::RevertFailure)
+        {
+            FlowState::Failure
+        } else if self
+            .atoms
+            .iter()
+            .all(|a| matches!(a.state, AtomState::Success | AtomState::Ignore))
+        {
+            FlowState::Success
+        } else {
+            FlowState::Reverted
+        };
+        self.set_flow(end);
         self.into_outcome(started.elapsed())
     }
 
-    /// Executes atoms as they become ready, highest priority first. After a
-    /// failure no new atom starts; running ones finish. True when any failed.
-    fn execute_all(&mut self, exec: &mut dyn Executor) -> bool {
-        let mut ready = BinaryHeap::new();
-        for (atom, run) in self.atoms.iter().enumerate() {
-            if run.waiting == 0 {
-                ready.push((
-                    self.graph.atoms[atom].priority,
-                    Reverse(self.rank[atom]),
-                    atom,
-                ));
-            }
-        }
-        let mut in_flight = 0;
-        let mut failed = false;
-        loop {
-            while !failed && in_flight < exec.capacity() {
-                let Some((_, _, atom)) = ready.pop() else {
-                    break;
-                };
-                self.set_atom(atom, AtomState::Running);
-                match self.args_for(atom) {
-                    Ok(args) => {
-                        self.atoms[atom].args = Some(args.clone());
-                        exec.submit(Job {
-                            atom,
-                            args,
-                            kind: JobKind::Execute,
-                        });
-                        in_flight += 1;
-                    }
-                    Err(failure) => {
-                        self.fail(atom, failure);
-                        failed = true;
-                    }
+    /// Starts ready work up to the executor's capacity: reverts and retries
+    /// first (they unblock everything else), then executions.
+    fn dispatch(&mut self, exec: &mut dyn Executor) {
+        while self.in_flight < exec.capacity() {
+            if let Some((_, _, atom)) = self.to_revert.pop() {
+                if self.ready_to_revert(atom) {
+                    self.start_revert(atom, exec);
                 }
+                continue;
             }
-            if in_flight == 0 {
-                return failed;
-            }
-            let Some(Done {
-                atom,
-                outcome,
-                elapsed,
-            }) = exec.next()
-            else {
-                tracing::error!(flow = self.flow, "executor lost {in_flight} jobs");
-                return true;
-            };
-            in_flight -= 1;
-            self.atoms[atom].elapsed = Some(elapsed);
-            let outcome = outcome.and_then(|value| {
-                let value = value.unwrap_or(Value::Null);
-                check_provides(&self.graph.atoms[atom].provides, &value).map(|()| value)
-            });
-            match outcome {
-                Ok(value) => {
-                    self.atoms[atom].result = Some(value);
-                    self.set_atom(atom, AtomState::Success);
-                    for &next in &self.graph.succs[atom] {
-                        self.atoms[next].waiting -= 1;
-                        if self.atoms[next].waiting == 0 {
-                            ready.push((
-                                self.graph.atoms[next].priority,
-                                Reverse(self.rank[next]),
-                                next,
-                            ));
-                        }
-                    }
+            if let Some((_, _, atom)) = self.to_execute.pop() {
+                if self.ready_to_execute(atom) {
+                    self.start_execute(atom, exec);
                 }
-                Err(failure) => {
-                    self.fail(atom, failure);
-                    failed = true;
-                }
+                continue;
             }
+            break;
         }
     }
 
-    /// Reverts every atom that ran, each after all its successors, highest
-    /// priority first among those ready. True when a revert failed.
-    fn revert_all(&mut self, exec: &mut dyn Executor) -> bool {
-        let mut ready = BinaryHeap::new();
-        for atom in 0..self.atoms.len() {
-            if !needs_revert(self.atoms[atom].state) {
-                continue;
+    fn start_execute(&mut self, atom: usize, exec: &mut dyn Executor) {
+        self.set_atom(atom, AtomState::Running);
+        self.submit_execute(atom, exec);
+    }
+
+    /// Submits `atom`'s execute job (it is RUNNING).
+    fn submit_execute(&mut self, atom: usize, exec: &mut dyn Executor) {
+        match self.args_for(atom) {
+            Ok(args) => {
+                self.atoms[atom].args = Some(args.clone());
+                let kind = if self.graph.atoms[atom].is_retry() {
+                    JobKind::RetryExecute {
+                        history: self.atoms[atom].history.clone(),
+                    }
+                } else {
+                    JobKind::Execute
+                };
+                exec.submit(Job { atom, args, kind });
+                self.in_flight += 1;
             }
-            let waiting = self.graph.succs[atom]
-                .iter()
-                .filter(|&&s| needs_revert(self.atoms[s].state))
-                .count();
-            self.atoms[atom].waiting = waiting;
-            if waiting == 0 {
-                ready.push((self.graph.atoms[atom].priority, self.rank[atom], atom));
+            Err(failure) => self.failed(atom, failure, exec),
+        }
+    }
+
+    fn start_revert(&mut self, atom: usize, exec: &mut dyn Executor) {
+        if self.atoms[atom].intention == Intention::Retry {
+            return self.start_retry(atom, exec);
+        }
+        let run = &self.atoms[atom];
+        let args = run
+            .args
+            .clone()
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        let kind = if self.graph.atoms[atom].is_retry() {
+            JobKind::RetryRevert {
+                history: run.history.clone(),
+            }
+        } else {
+            JobKind::Revert {
+                result: (run.state == AtomState::Success)
+                    .then(|| run.result.clone())
+                    .flatten(),
+                failures: self.failures.clone(),
+            }
+        };
+        self.set_atom(atom, AtomState::Reverting);
+        exec.submit(Job { atom, args, kind });
+        self.in_flight += 1;
+    }
+
+    /// The scope of retry `atom` is reverted: reset it to PENDING and run
+    /// the retry's `execute` again (SUCCESS → RETRYING → RUNNING).
+    fn start_retry(&mut self, atom: usize, exec: &mut dyn Executor) {
+        self.set_atom(atom, AtomState::Retrying);
+        self.atoms[atom].intention = Intention::Execute;
+        let scope = self.descendants(atom);
+        for &d in &scope {
+            let run = &mut self.atoms[d];
+            run.intention = Intention::Execute;
+            run.args = None;
+            run.result = None;
+            run.failure = None;
+            if matches!(run.state, AtomState::Reverted | AtomState::Ignore) {
+                self.set_atom(d, AtomState::Pending);
             }
         }
-        let mut in_flight = 0;
-        let mut revert_failed = false;
-        loop {
-            while in_flight < exec.capacity() {
-                let Some((_, _, atom)) = ready.pop() else {
-                    break;
-                };
-                let run = &self.atoms[atom];
-                let result = (run.state == AtomState::Success)
-                    .then(|| run.result.clone())
-                    .flatten();
-                let args = run
-                    .args
-                    .clone()
-                    .unwrap_or_else(|| Value::Object(Map::new()));
-                self.set_atom(atom, AtomState::Reverting);
-                exec.submit(Job {
-                    atom,
-                    args,
-                    kind: JobKind::Revert {
-                        result,
-                        failures: self.failures.clone(),
-                    },
+        // Failures of the scope are in the retry's history now.
+        let graph = self.graph;
+        let reset: std::collections::HashSet<&str> = scope
+            .iter()
+            .map(|&d| graph.atoms[d].name.as_str())
+            .collect();
+        self.failures.retain(|f| !reset.contains(f.atom.as_str()));
+        self.set_atom(atom, AtomState::Running);
+        self.submit_execute(atom, exec);
+    }
+
+    /// Every atom after `atom` in the graph.
+    fn descendants(&self, atom: usize) -> Vec<usize> {
+        let mut seen = vec![false; self.atoms.len()];
+        let mut stack = vec![atom];
+        let mut out = Vec::new();
+        while let Some(a) = stack.pop() {
+            for &s in &self.graph.succs[a] {
+                if !seen[s] {
+                    seen[s] = true;
+                    out.push(s);
+                    stack.push(s);
+                }
+            }
+        }
+        out
+    }
+
+    fn complete(&mut self, done: Done, exec: &mut dyn Executor) {
+        let Done {
+            atom,
+            outcome,
+            elapsed,
+        } = done;
+        match self.atoms[atom].state {
+            AtomState::Running => {
+                self.atoms[atom].elapsed = Some(elapsed);
+                let outcome = outcome.and_then(|value| {
+                    let value = value.unwrap_or(Value::Null);
+                    check_provides(&self.graph.atoms[atom].provides, &value).map(|()| value)
                 });
-                in_flight += 1;
+                match outcome {
+                    Ok(value) => self.succeeded(atom, value),
+                    Err(failure) => self.failed(atom, failure, exec),
+                }
             }
-            if in_flight == 0 {
-                return revert_failed;
-            }
-            let Some(Done { atom, outcome, .. }) = exec.next() else {
-                tracing::error!(flow = self.flow, "executor lost {in_flight} reverts");
-                return true;
-            };
-            in_flight -= 1;
-            match outcome {
+            AtomState::Reverting => match outcome {
                 Ok(_) => {
+                    self.atoms[atom].result = None;
+                    if self.graph.atoms[atom].is_retry() {
+                        // A reverted retry starts afresh, as in TaskFlow.
+                        self.atoms[atom].history = History::default();
+                    }
                     self.set_atom(atom, AtomState::Reverted);
-                    for &prev in &self.graph.preds[atom] {
-                        if needs_revert(self.atoms[prev].state) {
-                            self.atoms[prev].waiting -= 1;
-                            if self.atoms[prev].waiting == 0 {
-                                ready.push((
-                                    self.graph.atoms[prev].priority,
-                                    self.rank[prev],
-                                    prev,
-                                ));
-                            }
-                        }
+                    for p in self.graph.preds[atom].clone() {
+                        self.offer_revert(p);
                     }
                 }
                 Err(failure) => {
                     // As in TaskFlow, atoms before a failed revert stay as they are.
                     self.atoms[atom].revert_failure = Some(failure);
                     self.set_atom(atom, AtomState::RevertFailure);
-                    revert_failed = true;
+                }
+            },
+            other => {
+                tracing::error!(atom = self.name(atom), state = %other, "completion for an idle atom")
+            }
+        }
+    }
+
+    fn succeeded(&mut self, atom: usize, value: Value) {
+        if self.graph.atoms[atom].is_retry() {
+            let history = &mut self.atoms[atom].history;
+            history.attempts.push(Attempt {
+                value: value.clone(),
+                failures: Vec::new(),
+            });
+            history.failure = None;
+        }
+        self.atoms[atom].result = Some(value);
+        self.set_atom(atom, AtomState::Success);
+        if self.atoms[atom].intention == Intention::Execute {
+            for s in self.graph.succs[atom].clone() {
+                self.offer_execute(s);
+            }
+        } else {
+            // Its scope was sent back while it ran: undo it now.
+            self.offer_revert(atom);
+        }
+    }
+
+    fn failed(&mut self, atom: usize, failure: Failure, exec: &mut dyn Executor) {
+        self.failures.push(AtomFailure {
+            atom: self.name(atom).to_string(),
+            failure: failure.clone(),
+        });
+        if self.graph.atoms[atom].is_retry() {
+            self.atoms[atom].history.failure = Some(failure.clone());
+        }
+        self.atoms[atom].failure = Some(failure.clone());
+        self.set_atom(atom, AtomState::Failure);
+        let strategy = self.resolve(atom, atom, &failure, exec);
+        self.apply(strategy);
+    }
+
+    /// Finds how to resolve `failure` of `origin`, starting with the retry
+    /// that controls `atom` (TaskFlow's `_determine_resolution`).
+    fn resolve(
+        &mut self,
+        atom: usize,
+        origin: usize,
+        failure: &Failure,
+        exec: &mut dyn Executor,
+    ) -> Strategy {
+        let Some(retry) = self.graph.atoms[atom].controller else {
+            return Strategy::RevertAll { undefined: true };
+        };
+        let record = AtomFailure {
+            atom: self.name(origin).to_string(),
+            failure: failure.clone(),
+        };
+        let run = &mut self.atoms[retry];
+        match run.history.attempts.last_mut() {
+            Some(attempt) => attempt.failures.push(record),
+            None => run.history.failure = Some(record.failure),
+        }
+        let args = run.args.clone().unwrap_or(Value::Null);
+        let decision = exec.decide(retry, &self.atoms[retry].history, &args);
+        self.notifier.publish(Event::Decision {
+            retry: self.name(retry).to_string(),
+            atom: self.name(origin).to_string(),
+            decision,
+        });
+        match decision {
+            Decision::Retry => Strategy::RetryScope(retry),
+            Decision::RevertAll => Strategy::RevertAll { undefined: false },
+            Decision::Revert => {
+                let parent = self.resolve(retry, origin, failure, exec);
+                if self.defer_reverts {
+                    return parent;
+                }
+                match parent {
+                    Strategy::RevertAll { undefined: true } | Strategy::RevertScope(_) => {
+                        Strategy::RevertScope(retry)
+                    }
+                    parent => parent,
                 }
             }
+        }
+    }
+
+    /// Sets intentions as `strategy` says and offers what became ready.
+    fn apply(&mut self, strategy: Strategy) {
+        tracing::debug!(flow = self.flow, ?strategy, "resolving a failure");
+        let tweaked = match strategy {
+            Strategy::RetryScope(retry) | Strategy::RevertScope(retry) => {
+                self.atoms[retry].intention = if matches!(strategy, Strategy::RetryScope(_)) {
+                    Intention::Retry
+                } else {
+                    Intention::Revert
+                };
+                let mut tweaked = self.descendants(retry);
+                for &d in &tweaked {
+                    self.atoms[d].intention = Intention::Revert;
+                }
+                tweaked.push(retry);
+                tweaked
+            }
+            Strategy::RevertAll { .. } => {
+                for run in &mut self.atoms {
+                    run.intention = Intention::Revert;
+                }
+                if self.state == FlowState::Running {
+                    self.set_flow(FlowState::Reverting);
+                }
+                (0..self.atoms.len()).collect()
+            }
+        };
+        for atom in tweaked {
+            self.offer_revert(atom);
         }
     }
 
@@ -382,13 +583,14 @@ impl<'g> Run<'g> {
             .zip(self.atoms)
             .map(|(node, run)| AtomReport {
                 name: node.name.clone(),
-                plugin: node.plugin.clone(),
+                plugin: node.runs(),
                 plugin_hash: String::new(),
                 state: run.state,
                 result: run.result,
                 failure: run.failure,
                 revert_failure: run.revert_failure,
                 elapsed: run.elapsed,
+                history: node.is_retry().then_some(run.history),
             })
             .collect();
         Outcome {

@@ -1,40 +1,30 @@
 //! Unit tests of the scheduler with a scripted executor: priority order,
-//! revert order, revert failures, argument passing.
+//! revert order, revert failures, argument passing, and TaskFlow's retry
+//! semantics transition by transition.
 
 use crate::compile_tests::build;
 use crate::events::{Event, Notifier};
+use crate::graph::{AtomKind, ExecGraph};
 use crate::run::Run;
 use crate::work::{Done, Executor, Job, JobKind};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use taskbox_model::{AtomState, Failure, Flow, FlowState, Task};
+use taskbox_model::{AtomState, Decision, Failure, Flow, FlowState, History, Retry, Task};
 
 /// Answers jobs from a script; records what was called, in order.
-struct Scripted {
+struct Scripted<'g> {
+    graph: &'g ExecGraph,
     capacity: usize,
-    names: Vec<String>,
-    fail_execute: Vec<&'static str>,
+    /// How many more times each atom's execute fails.
+    fails: BTreeMap<String, usize>,
     fail_revert: Vec<&'static str>,
     queue: VecDeque<Job>,
     calls: Vec<String>,
 }
 
-impl Scripted {
-    fn new(capacity: usize, names: Vec<String>) -> Self {
-        Scripted {
-            capacity,
-            names,
-            fail_execute: Vec::new(),
-            fail_revert: Vec::new(),
-            queue: VecDeque::new(),
-            calls: Vec::new(),
-        }
-    }
-}
-
-impl Executor for Scripted {
+impl Executor for Scripted<'_> {
     fn capacity(&self) -> usize {
         self.capacity
     }
@@ -45,17 +35,31 @@ impl Executor for Scripted {
 
     fn next(&mut self) -> Option<Done> {
         let job = self.queue.pop_front()?;
-        let name = self.names[job.atom].clone();
-        let outcome = match &job.kind {
-            JobKind::Execute => {
+        let node = &self.graph.atoms[job.atom];
+        let name = node.name.clone();
+        let outcome = match (&job.kind, &node.kind) {
+            (JobKind::Execute, _) => {
                 self.calls.push(format!("execute {name} {}", job.args));
-                if self.fail_execute.contains(&name.as_str()) {
-                    Err(Failure::new("test.failed", format!("{name} failed")))
-                } else {
-                    Ok(Some(json!(format!("{name}-result"))))
+                match self.fails.get_mut(&name) {
+                    Some(left) if *left > 0 => {
+                        *left -= 1;
+                        Err(Failure::new("test.failed", format!("{name} failed")))
+                    }
+                    _ => Ok(Some(json!(format!("{name}-result")))),
                 }
             }
-            JobKind::Revert { result, failures } => {
+            (JobKind::RetryExecute { history }, AtomKind::Retry { controller, .. }) => {
+                self.calls
+                    .push(format!("execute {name} after {}", history.attempts.len()));
+                match self.fails.get_mut(&name) {
+                    Some(left) if *left > 0 => {
+                        *left -= 1;
+                        Err(Failure::new("test.retry-failed", format!("{name} failed")))
+                    }
+                    _ => controller.builtin_execute(history, &job.args).map(Some),
+                }
+            }
+            (JobKind::Revert { result, failures }, _) => {
                 let causes: Vec<&str> = failures.iter().map(|f| f.atom.as_str()).collect();
                 self.calls
                     .push(format!("revert {name} {result:?} {causes:?}"));
@@ -65,12 +69,26 @@ impl Executor for Scripted {
                     Ok(None)
                 }
             }
+            (JobKind::RetryRevert { .. }, _) => {
+                self.calls.push(format!("revert {name}"));
+                Ok(None)
+            }
+            (JobKind::RetryExecute { .. }, AtomKind::Task) => {
+                Err(Failure::new("test.bug", "task as retry"))
+            }
         };
         Some(Done {
             atom: job.atom,
             outcome,
             elapsed: Duration::ZERO,
         })
+    }
+
+    fn decide(&mut self, atom: usize, history: &History, args: &Value) -> Decision {
+        match &self.graph.atoms[atom].kind {
+            AtomKind::Retry { controller, .. } => controller.builtin_on_failure(history, args),
+            AtomKind::Task => Decision::RevertAll,
+        }
     }
 }
 
@@ -79,19 +97,65 @@ struct Ran {
     calls: Vec<String>,
     states: BTreeMap<String, AtomState>,
     events: Vec<Event>,
+    histories: BTreeMap<String, History>,
 }
 
-fn run(
-    flow: &Flow,
+impl Ran {
+    /// "atom:STATE" for every atom transition and "retry(atom)=DECISION"
+    /// for every decision, in order.
+    fn transitions(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Atom { atom, to, .. } => Some(format!("{atom}:{to}")),
+                Event::Decision {
+                    retry,
+                    atom,
+                    decision,
+                } => Some(format!("{retry}({atom})={decision}")),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn flow_states(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Flow { to, .. } => Some(to.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+struct Script {
     capacity: usize,
-    fail_execute: Vec<&'static str>,
+    fails: Vec<(&'static str, usize)>,
     fail_revert: Vec<&'static str>,
-) -> Ran {
-    let graph = match build(flow, &["x"]) {
+    defer_reverts: bool,
+    store: Value,
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Script {
+            capacity: 1,
+            fails: Vec::new(),
+            fail_revert: Vec::new(),
+            defer_reverts: false,
+            store: json!({"x": 1}),
+        }
+    }
+}
+
+fn run_with(flow: &Flow, script: Script) -> Ran {
+    let store: BTreeMap<String, Value> = serde_json::from_value(script.store).expect("store");
+    let names: Vec<&str> = store.keys().map(String::as_str).collect();
+    let graph = match build(flow, &names) {
         Ok(g) => g,
         Err(e) => panic!("test flow does not compile: {e}"),
     };
-    let store = BTreeMap::from([("x".to_string(), Value::from(1))]);
     let notifier = Notifier::default();
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
@@ -100,11 +164,20 @@ fn run(
             v.push(e.clone());
         }
     }));
-    let names = graph.atoms.iter().map(|a| a.name.clone()).collect();
-    let mut exec = Scripted::new(capacity, names);
-    exec.fail_execute = fail_execute;
-    exec.fail_revert = fail_revert;
-    let outcome = Run::new(&graph, &flow.name, &store, &notifier).run(&mut exec);
+    let mut exec = Scripted {
+        graph: &graph,
+        capacity: script.capacity,
+        fails: script
+            .fails
+            .iter()
+            .map(|(n, k)| (n.to_string(), *k))
+            .collect(),
+        fail_revert: script.fail_revert,
+        queue: VecDeque::new(),
+        calls: Vec::new(),
+    };
+    let outcome =
+        Run::new(&graph, &flow.name, &store, &notifier, script.defer_reverts).run(&mut exec);
     let events = events.lock().map(|v| v.clone()).unwrap_or_default();
     Ran {
         state: outcome.state,
@@ -114,8 +187,30 @@ fn run(
             .iter()
             .map(|a| (a.name.clone(), a.state))
             .collect(),
+        histories: outcome
+            .atoms
+            .iter()
+            .filter_map(|a| a.history.clone().map(|h| (a.name.clone(), h)))
+            .collect(),
         events,
     }
+}
+
+fn run(
+    flow: &Flow,
+    capacity: usize,
+    fail_execute: Vec<&'static str>,
+    fail_revert: Vec<&'static str>,
+) -> Ran {
+    run_with(
+        flow,
+        Script {
+            capacity,
+            fails: fail_execute.into_iter().map(|n| (n, usize::MAX)).collect(),
+            fail_revert,
+            ..Script::default()
+        },
+    )
 }
 
 fn verbs(calls: &[String]) -> Vec<String> {
@@ -123,6 +218,10 @@ fn verbs(calls: &[String]) -> Vec<String> {
         .iter()
         .map(|c| c.split(' ').take(2).collect::<Vec<_>>().join(" "))
         .collect()
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
 }
 
 #[test]
@@ -166,22 +265,7 @@ fn failure_reverts_everything_that_ran_in_reverse_order() {
     assert_eq!(ran.calls[4], "revert b Some(String(\"b-result\")) [\"c\"]");
     assert_eq!(ran.states["never"], AtomState::Pending);
     assert_eq!(ran.states["a"], AtomState::Reverted);
-    let flow_states: Vec<(FlowState, FlowState)> = ran
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Flow { from, to, .. } => Some((*from, *to)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(
-        flow_states,
-        [
-            (FlowState::Pending, FlowState::Running),
-            (FlowState::Running, FlowState::Reverting),
-            (FlowState::Reverting, FlowState::Reverted)
-        ]
-    );
+    assert_eq!(ran.flow_states(), ["RUNNING", "REVERTING", "REVERTED"]);
 }
 
 #[test]
@@ -190,15 +274,19 @@ fn atom_transitions_follow_taskflow_names_in_order() {
         .task(Task::new("a", "noop"))
         .task(Task::new("b", "noop"));
     let ran = run(&flow, 1, vec!["b"], vec![]);
-    let of_a: Vec<String> = ran
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Atom { atom, to, .. } if atom == "a" => Some(to.to_string()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(of_a, ["RUNNING", "SUCCESS", "REVERTING", "REVERTED"]);
+    assert_eq!(
+        ran.transitions(),
+        strings(&[
+            "a:RUNNING",
+            "a:SUCCESS",
+            "b:RUNNING",
+            "b:FAILURE",
+            "b:REVERTING",
+            "b:REVERTED",
+            "a:REVERTING",
+            "a:REVERTED"
+        ])
+    );
 }
 
 #[test]
@@ -271,4 +359,326 @@ fn arguments_come_from_store_results_and_injects() {
     let ran = run(&flow, 1, vec![], vec![]);
     assert_eq!(ran.calls[1], r#"execute d {"extra":[1,2],"x":"s-result"}"#);
     assert_eq!(ran.calls[2], r#"execute m {"x":"s-result"}"#);
+}
+
+// ---- retries -------------------------------------------------------------
+
+/// `first`, then flow `scoped` (with `retry`) holding `t`, then `last`.
+fn retried(retry: Retry) -> Flow {
+    Flow::linear("f")
+        .task(Task::new("first", "noop"))
+        .flow(
+            Flow::linear("scoped")
+                .retry(retry)
+                .task(Task::new("t", "noop")),
+        )
+        .task(Task::new("last", "noop"))
+}
+
+fn failing(fails: &[(&'static str, usize)]) -> Script {
+    Script {
+        fails: fails.to_vec(),
+        ..Script::default()
+    }
+}
+
+#[test]
+fn times_retries_until_the_scope_succeeds() {
+    let ran = run_with(&retried(Retry::times("r", 3)), failing(&[("t", 2)]));
+    assert_eq!(ran.state, FlowState::Success);
+    assert_eq!(
+        ran.transitions(),
+        strings(&[
+            "first:RUNNING",
+            "first:SUCCESS",
+            "r:RUNNING",
+            "r:SUCCESS",
+            "t:RUNNING",
+            "t:FAILURE",
+            "r(t)=RETRY",
+            "t:REVERTING",
+            "t:REVERTED",
+            "r:RETRYING",
+            "t:PENDING",
+            "r:RUNNING",
+            "r:SUCCESS",
+            "t:RUNNING",
+            "t:FAILURE",
+            "r(t)=RETRY",
+            "t:REVERTING",
+            "t:REVERTED",
+            "r:RETRYING",
+            "t:PENDING",
+            "r:RUNNING",
+            "r:SUCCESS",
+            "t:RUNNING",
+            "t:SUCCESS",
+            "last:RUNNING",
+            "last:SUCCESS",
+        ])
+    );
+    assert_eq!(ran.flow_states(), ["RUNNING", "SUCCESS"]);
+    let history = &ran.histories["r"];
+    assert_eq!(history.attempts.len(), 3);
+    assert_eq!(history.attempts[0].value, json!(1));
+    assert_eq!(history.attempts[0].failures[0].atom, "t");
+    assert!(history.attempts[2].failures.is_empty());
+    assert!(ran.calls.contains(&"execute r after 2".to_string()));
+}
+
+#[test]
+fn exhausted_times_reverts_only_its_scope_without_defer_reverts() {
+    let ran = run_with(
+        &retried(Retry::times("r", 2)),
+        failing(&[("t", usize::MAX)]),
+    );
+    assert_eq!(ran.state, FlowState::Reverted);
+    let tail: Vec<String> = ran.transitions().into_iter().skip(15).collect();
+    assert_eq!(
+        tail,
+        strings(&[
+            "r(t)=REVERT",
+            "t:REVERTING",
+            "t:REVERTED",
+            "r:REVERTING",
+            "r:REVERTED"
+        ])
+    );
+    // TaskFlow's backwards-compatible default: atoms before the scope stay.
+    assert_eq!(ran.states["first"], AtomState::Success);
+    assert_eq!(ran.states["last"], AtomState::Pending);
+    assert_eq!(ran.flow_states(), ["RUNNING", "REVERTED"]);
+    // A reverted retry forgets its history.
+    assert!(ran.histories["r"].attempts.is_empty());
+}
+
+#[test]
+fn exhausted_times_with_defer_reverts_reverts_the_whole_flow() {
+    let script = Script {
+        defer_reverts: true,
+        ..failing(&[("t", usize::MAX)])
+    };
+    let ran = run_with(&retried(Retry::times("r", 2)), script);
+    assert_eq!(ran.state, FlowState::Reverted);
+    let tail: Vec<String> = ran.transitions().into_iter().skip(15).collect();
+    assert_eq!(
+        tail,
+        strings(&[
+            "r(t)=REVERT",
+            "t:REVERTING",
+            "t:REVERTED",
+            "r:REVERTING",
+            "r:REVERTED",
+            "first:REVERTING",
+            "first:REVERTED"
+        ])
+    );
+    assert_eq!(ran.flow_states(), ["RUNNING", "REVERTING", "REVERTED"]);
+}
+
+#[test]
+fn revert_all_from_an_exhausted_retry_reverts_everything() {
+    let ran = run_with(
+        &retried(Retry::times("r", 1).revert_all(true)),
+        failing(&[("t", 1)]),
+    );
+    assert_eq!(ran.state, FlowState::Reverted);
+    assert_eq!(
+        ran.transitions()[6..],
+        strings(&[
+            "r(t)=REVERT_ALL",
+            "t:REVERTING",
+            "t:REVERTED",
+            "r:REVERTING",
+            "r:REVERTED",
+            "first:REVERTING",
+            "first:REVERTED"
+        ])
+    );
+}
+
+#[test]
+fn for_each_walks_its_values_into_the_scope() {
+    let flow = Flow::linear("f").flow(
+        Flow::linear("scoped")
+            .retry(Retry::for_each("r", vec![json!("a"), json!("b"), json!("c")]).provides("x"))
+            .task(Task::new("d", "double")),
+    );
+    let ran = run_with(&flow, failing(&[("d", 2)]));
+    assert_eq!(ran.state, FlowState::Success);
+    let executed: Vec<&String> = ran
+        .calls
+        .iter()
+        .filter(|c| c.starts_with("execute d"))
+        .collect();
+    assert_eq!(
+        executed,
+        [
+            r#"execute d {"x":"a"}"#,
+            r#"execute d {"x":"b"}"#,
+            r#"execute d {"x":"c"}"#
+        ]
+    );
+}
+
+#[test]
+fn for_each_runs_out_of_values() {
+    let flow = Flow::linear("scoped")
+        .retry(Retry::for_each("r", vec![json!(1), json!(2)]).provides("x"))
+        .task(Task::new("d", "double"));
+    let ran = run_with(&flow, failing(&[("d", usize::MAX)]));
+    assert_eq!(ran.state, FlowState::Reverted);
+    let decisions: Vec<String> = ran
+        .transitions()
+        .into_iter()
+        .filter(|t| t.contains('='))
+        .collect();
+    assert_eq!(decisions, ["r(d)=RETRY", "r(d)=REVERT"]);
+    assert_eq!(ran.states["r"], AtomState::Reverted);
+}
+
+#[test]
+fn parameterized_for_each_takes_values_from_the_store() {
+    let flow = Flow::linear("scoped")
+        .retry(Retry::parameterized_for_each("r", "servers").provides("x"))
+        .task(Task::new("d", "double"));
+    let script = Script {
+        store: json!({"servers": ["10.0.0.1", "10.0.0.2"]}),
+        ..failing(&[("d", 1)])
+    };
+    let ran = run_with(&flow, script);
+    assert_eq!(ran.state, FlowState::Success);
+    let executed: Vec<&String> = ran
+        .calls
+        .iter()
+        .filter(|c| c.starts_with("execute d"))
+        .collect();
+    assert_eq!(
+        executed,
+        [
+            r#"execute d {"x":"10.0.0.1"}"#,
+            r#"execute d {"x":"10.0.0.2"}"#
+        ]
+    );
+}
+
+#[test]
+fn always_revert_and_always_revert_all() {
+    let revert = Retry::new("r", taskbox_model::Controller::AlwaysRevert);
+    let ran = run_with(&retried(revert), failing(&[("t", 1)]));
+    assert_eq!(ran.states["first"], AtomState::Success);
+    assert_eq!(ran.states["r"], AtomState::Reverted);
+    assert_eq!(ran.transitions()[6], "r(t)=REVERT");
+
+    let revert_all = Retry::new("r", taskbox_model::Controller::AlwaysRevertAll);
+    let ran = run_with(&retried(revert_all), failing(&[("t", 1)]));
+    assert_eq!(ran.states["first"], AtomState::Reverted);
+    assert_eq!(ran.transitions()[6], "r(t)=REVERT_ALL");
+}
+
+/// Outer `times(2)` around `before`, then an inner flow with `inner_retry`
+/// holding `t`.
+fn nested(inner_retry: Retry) -> Flow {
+    Flow::linear("outer")
+        .retry(Retry::times("r1", 2))
+        .task(Task::new("before", "noop"))
+        .flow(
+            Flow::linear("inner")
+                .retry(inner_retry)
+                .task(Task::new("t", "noop")),
+        )
+}
+
+#[test]
+fn inner_revert_defers_to_the_outer_retry_which_retries_everything() {
+    let inner = Retry::new("r2", taskbox_model::Controller::AlwaysRevert);
+    let ran = run_with(&nested(inner), failing(&[("t", 1)]));
+    assert_eq!(ran.state, FlowState::Success);
+    assert_eq!(
+        ran.transitions(),
+        strings(&[
+            "r1:RUNNING",
+            "r1:SUCCESS",
+            "before:RUNNING",
+            "before:SUCCESS",
+            "r2:RUNNING",
+            "r2:SUCCESS",
+            "t:RUNNING",
+            "t:FAILURE",
+            "r2(t)=REVERT",
+            "r1(t)=RETRY",
+            "t:REVERTING",
+            "t:REVERTED",
+            "r2:REVERTING",
+            "r2:REVERTED",
+            "before:REVERTING",
+            "before:REVERTED",
+            "r1:RETRYING",
+            "before:PENDING",
+            "r2:PENDING",
+            "t:PENDING",
+            "r1:RUNNING",
+            "r1:SUCCESS",
+            "before:RUNNING",
+            "before:SUCCESS",
+            "r2:RUNNING",
+            "r2:SUCCESS",
+            "t:RUNNING",
+            "t:SUCCESS",
+        ])
+    );
+    // The outer history saw the failure; the inner one started afresh.
+    assert_eq!(ran.histories["r1"].attempts.len(), 2);
+    assert_eq!(ran.histories["r1"].attempts[0].failures[0].atom, "t");
+    assert_eq!(ran.histories["r2"].attempts.len(), 1);
+}
+
+#[test]
+fn inner_retry_handles_its_own_failures_first() {
+    let ran = run_with(&nested(Retry::times("r2", 3)), failing(&[("t", 2)]));
+    assert_eq!(ran.state, FlowState::Success);
+    let decisions: Vec<String> = ran
+        .transitions()
+        .into_iter()
+        .filter(|t| t.contains('='))
+        .collect();
+    assert_eq!(decisions, ["r2(t)=RETRY", "r2(t)=RETRY"]);
+    assert_eq!(ran.histories["r1"].attempts.len(), 1);
+    assert_eq!(ran.histories["r2"].attempts.len(), 3);
+}
+
+#[test]
+fn a_failing_revert_during_a_retry_fails_the_flow() {
+    let flow = Flow::linear("scoped")
+        .retry(Retry::times("r", 3))
+        .task(Task::new("a", "noop"))
+        .task(Task::new("b", "noop"));
+    let script = Script {
+        fail_revert: vec!["a"],
+        ..failing(&[("b", 1)])
+    };
+    let ran = run_with(&flow, script);
+    assert_eq!(ran.state, FlowState::Failure);
+    assert_eq!(ran.states["a"], AtomState::RevertFailure);
+    assert_eq!(ran.states["r"], AtomState::Success);
+    assert!(!ran.transitions().contains(&"r:RETRYING".to_string()));
+}
+
+#[test]
+fn a_failing_retry_execute_reverts_everything() {
+    let ran = run_with(&retried(Retry::times("r", 3)), failing(&[("r", 1)]));
+    assert_eq!(ran.state, FlowState::Reverted);
+    assert_eq!(
+        ran.transitions(),
+        strings(&[
+            "first:RUNNING",
+            "first:SUCCESS",
+            "r:RUNNING",
+            "r:FAILURE",
+            "r:REVERTING",
+            "r:REVERTED",
+            "first:REVERTING",
+            "first:REVERTED"
+        ])
+    );
 }

@@ -1,24 +1,30 @@
 //! Units of work handed to executors, and the serial and parallel executors.
 
+use crate::clock::Clock;
 use crate::events::{Event, Notifier};
+use crate::graph::{AtomKind, ExecGraph};
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use taskbox_model::{AtomFailure, Failure, Limits};
+use taskbox_model::{AtomFailure, Controller, Decision, Failure, History, Limits, kinds};
 use taskbox_sandbox::{CallObserver, LogLevel, NoObserver, Plugin, Sandbox};
 
 /// What to do with an atom.
 pub(crate) enum JobKind {
-    /// Call `execute`.
+    /// Call a task's `execute`.
     Execute,
-    /// Call `revert` with the execute result and the flow's failures.
+    /// Call a task's `revert` with the execute result and the flow's failures.
     Revert {
         result: Option<Value>,
         failures: Vec<AtomFailure>,
     },
+    /// Start an attempt of a retry (after its delay, if any).
+    RetryExecute { history: History },
+    /// Revert a retry.
+    RetryRevert { history: History },
 }
 
 /// One call to make.
@@ -38,10 +44,12 @@ pub(crate) struct Done {
 /// Everything a worker needs to perform jobs; shared by all workers.
 pub(crate) struct Worker<'a> {
     pub(crate) sandbox: &'a Sandbox,
-    pub(crate) plugins: &'a [Plugin],
+    pub(crate) graph: &'a ExecGraph,
+    /// The plugin of each atom; `None` for builtin retries.
+    pub(crate) plugins: &'a [Option<Plugin>],
     pub(crate) limits: &'a [Limits],
-    pub(crate) names: &'a [String],
     pub(crate) notifier: &'a Notifier,
+    pub(crate) clock: &'a dyn Clock,
 }
 
 /// Forwards a guest's logs and progress as events of its atom.
@@ -84,34 +92,107 @@ impl Worker<'_> {
         }
     }
 
-    fn call(&self, job: Job) -> Result<Option<Value>, Failure> {
-        let observer: Arc<dyn CallObserver> = if self.notifier.is_empty() {
+    fn observer(&self, atom: usize) -> Arc<dyn CallObserver> {
+        if self.notifier.is_empty() {
             Arc::new(NoObserver)
         } else {
             Arc::new(AtomObserver {
-                atom: self.names[job.atom].clone(),
+                atom: self.graph.atoms[atom].name.clone(),
                 notifier: self.notifier.clone(),
             })
+        }
+    }
+
+    /// The atom's plugin; only builtin retries have none.
+    fn plugin(&self, atom: usize) -> Result<&Plugin, Failure> {
+        self.plugins[atom].as_ref().ok_or_else(|| {
+            Failure::new(
+                kinds::INSTANTIATION,
+                format!("atom '{}' has no plugin", self.graph.atoms[atom].name),
+            )
+        })
+    }
+
+    fn call(&self, job: Job) -> Result<Option<Value>, Failure> {
+        let atom = job.atom;
+        let limits = &self.limits[atom];
+        let (sandbox, args) = (self.sandbox, &job.args);
+        let builtin = match &self.graph.atoms[atom].kind {
+            AtomKind::Retry { controller, delay } => {
+                if let (JobKind::RetryExecute { history }, Some(delay)) = (&job.kind, delay) {
+                    self.clock.sleep(delay.before(history.attempts.len() + 1));
+                }
+                (!matches!(controller, Controller::Plugin { .. })).then_some(controller)
+            }
+            AtomKind::Task => None,
         };
-        let plugin = &self.plugins[job.atom];
-        let limits = &self.limits[job.atom];
-        match job.kind {
-            JobKind::Execute => self
-                .sandbox
-                .execute(plugin, &job.args, limits, observer)
+        match (job.kind, builtin) {
+            (JobKind::Execute, _) => sandbox
+                .execute(self.plugin(atom)?, args, limits, self.observer(atom))
                 .map(Some),
-            JobKind::Revert { result, failures } => self
-                .sandbox
+            (JobKind::Revert { result, failures }, _) => sandbox
                 .revert(
-                    plugin,
-                    &job.args,
+                    self.plugin(atom)?,
+                    args,
                     result.as_ref(),
                     &failures,
                     limits,
-                    observer,
+                    self.observer(atom),
+                )
+                .map(|()| None),
+            (JobKind::RetryExecute { history }, Some(builtin)) => {
+                builtin.builtin_execute(&history, args).map(Some)
+            }
+            (JobKind::RetryExecute { history }, None) => sandbox
+                .retry_execute(
+                    self.plugin(atom)?,
+                    &history,
+                    args,
+                    limits,
+                    self.observer(atom),
+                )
+                .map(Some),
+            (JobKind::RetryRevert { .. }, Some(_)) => Ok(None),
+            (JobKind::RetryRevert { history }, None) => sandbox
+                .retry_revert(
+                    self.plugin(atom)?,
+                    &history,
+                    args,
+                    limits,
+                    self.observer(atom),
                 )
                 .map(|()| None),
         }
+    }
+
+    /// Asks the retry `atom` how to resolve the failure last recorded in
+    /// `history`. A controller plugin that fails to answer decides
+    /// REVERT_ALL: the safe way out.
+    pub(crate) fn decide(&self, atom: usize, history: &History, args: &Value) -> Decision {
+        let AtomKind::Retry { controller, .. } = &self.graph.atoms[atom].kind else {
+            return Decision::RevertAll;
+        };
+        if !matches!(controller, Controller::Plugin { .. }) {
+            return controller.builtin_on_failure(history, args);
+        }
+        let answer = self.plugin(atom).and_then(|plugin| {
+            self.sandbox.retry_on_failure(
+                plugin,
+                history,
+                args,
+                &self.limits[atom],
+                self.observer(atom),
+            )
+        });
+        answer.unwrap_or_else(|failure| {
+            tracing::warn!(retry = %self.graph.atoms[atom].name, %failure, "on_failure failed; reverting everything");
+            self.notifier.publish(Event::Log {
+                atom: self.graph.atoms[atom].name.clone(),
+                level: LogLevel::Error,
+                message: format!("on_failure failed ({failure}); deciding REVERT_ALL"),
+            });
+            Decision::RevertAll
+        })
     }
 }
 
@@ -124,6 +205,8 @@ pub(crate) trait Executor {
     /// Waits for the next answer; `None` when no job is in flight or the
     /// workers are gone.
     fn next(&mut self) -> Option<Done>;
+    /// Asks retry `atom` how to resolve a failure (on the calling thread).
+    fn decide(&mut self, atom: usize, history: &History, args: &Value) -> Decision;
 }
 
 /// Runs each job on the calling thread when its answer is asked for.
@@ -153,20 +236,25 @@ impl Executor for Serial<'_> {
     fn next(&mut self) -> Option<Done> {
         self.queue.pop_front().map(|job| self.worker.perform(job))
     }
+
+    fn decide(&mut self, atom: usize, history: &History, args: &Value) -> Decision {
+        self.worker.decide(atom, history, args)
+    }
 }
 
 /// Runs jobs on `workers` threads of a scope.
-pub(crate) struct Parallel {
+pub(crate) struct Parallel<'a> {
+    worker: &'a Worker<'a>,
     workers: usize,
     jobs: Option<Sender<Job>>,
     done: Receiver<Done>,
 }
 
-impl Parallel {
+impl<'a> Parallel<'a> {
     /// Starts `workers` threads in `scope`; they stop when `self` is dropped.
-    pub(crate) fn start<'scope, 'env: 'scope>(
-        scope: &'scope std::thread::Scope<'scope, 'env>,
-        worker: &'scope Worker<'scope>,
+    pub(crate) fn start<'env>(
+        scope: &'a std::thread::Scope<'a, 'env>,
+        worker: &'a Worker<'a>,
         workers: usize,
     ) -> Self {
         let (job_tx, job_rx) = channel::<Job>();
@@ -189,6 +277,7 @@ impl Parallel {
             });
         }
         Parallel {
+            worker,
             workers,
             jobs: Some(job_tx),
             done: done_rx,
@@ -196,7 +285,7 @@ impl Parallel {
     }
 }
 
-impl Executor for Parallel {
+impl Executor for Parallel<'_> {
     fn capacity(&self) -> usize {
         self.workers
     }
@@ -213,9 +302,13 @@ impl Executor for Parallel {
     fn next(&mut self) -> Option<Done> {
         self.done.recv().ok()
     }
+
+    fn decide(&mut self, atom: usize, history: &History, args: &Value) -> Decision {
+        self.worker.decide(atom, history, args)
+    }
 }
 
-impl Drop for Parallel {
+impl Drop for Parallel<'_> {
     fn drop(&mut self) {
         // Closing the job channel ends the worker loops.
         self.jobs.take();

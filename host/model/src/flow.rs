@@ -1,6 +1,7 @@
 //! Flows and task atoms, with a builder API.
 
 use crate::limits::LimitOverrides;
+use crate::retry::Retry;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -177,6 +178,8 @@ pub struct Flow {
     pub children: Vec<Node>,
     /// Explicit `(from, to)` ordering between children (graph flows only).
     pub links: Vec<(String, String)>,
+    /// The retry controller consulted when an atom inside fails.
+    pub retry: Option<Retry>,
 }
 
 impl Flow {
@@ -187,7 +190,15 @@ impl Flow {
             pattern,
             children: Vec::new(),
             links: Vec::new(),
+            retry: None,
         }
+    }
+
+    /// Attaches a retry controller.
+    #[must_use]
+    pub fn retry(mut self, retry: Retry) -> Self {
+        self.retry = Some(retry);
+        self
     }
 
     /// An empty linear flow.

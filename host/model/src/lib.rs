@@ -8,6 +8,7 @@
 mod failure;
 mod flow;
 mod limits;
+mod retry;
 mod spec;
 mod state;
 mod units;
@@ -15,6 +16,7 @@ mod units;
 pub use failure::{AtomFailure, Failure, kinds};
 pub use flow::{Flow, Node, Pattern, Provides, Task};
 pub use limits::{LimitOverrides, Limits};
+pub use retry::{Attempt, Controller, Decision, Delay, History, Retry, VALUES_ARG};
 pub use spec::{FlowSpec, SpecError, SpecFormat};
 pub use state::{AtomState, FlowState, Intention, InvalidTransition};
 pub use units::{UnitError, parse_duration, parse_size};

@@ -6,6 +6,8 @@
 
 use crate::flow::{Flow, Node, Pattern, Provides, Task};
 use crate::limits::LimitOverrides;
+use crate::retry::{Controller, Delay, Retry};
+use crate::units::parse_duration;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -97,6 +99,43 @@ struct RawNode {
     limits: LimitOverrides,
     /// Only at the top level: the initial store.
     store: Option<BTreeMap<String, Value>>,
+    /// Flows only: the retry controller.
+    retry: Option<RawRetry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetry {
+    name: Option<String>,
+    kind: Option<String>,
+    plugin: Option<String>,
+    attempts: Option<u32>,
+    values: Option<Vec<Value>>,
+    #[serde(default)]
+    revert_all: bool,
+    provides: Option<String>,
+    requires: Option<Vec<String>>,
+    #[serde(default)]
+    rebind: BTreeMap<String, String>,
+    #[serde(default)]
+    inject: BTreeMap<String, Value>,
+    delay: Option<String>,
+    backoff: Option<RawBackoff>,
+    #[serde(default)]
+    limits: LimitOverrides,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackoff {
+    initial: String,
+    #[serde(default = "default_factor")]
+    factor: f64,
+    max: String,
+}
+
+fn default_factor() -> f64 {
+    2.0
 }
 
 #[derive(Deserialize)]
@@ -181,9 +220,13 @@ fn convert(raw: RawNode, origin: &str, position: &str) -> Result<Node, SpecError
         )),
         (Some(name), None) => {
             check_name(&name)?;
-            if raw.pattern.is_some() || !raw.children.is_empty() || !raw.links.is_empty() {
+            if raw.pattern.is_some()
+                || !raw.children.is_empty()
+                || !raw.links.is_empty()
+                || raw.retry.is_some()
+            {
                 return Err(fail(
-                    "`pattern`, `children` and `links` belong to flows, not tasks".into(),
+                    "`pattern`, `children`, `links` and `retry` belong to flows, not tasks".into(),
                 ));
             }
             let plugin = raw
@@ -233,14 +276,96 @@ fn convert(raw: RawNode, origin: &str, position: &str) -> Result<Node, SpecError
                 .enumerate()
                 .map(|(i, c)| convert(c, origin, &format!("{name}.children[{i}]")))
                 .collect::<Result<Vec<_>, _>>()?;
+            let retry = raw
+                .retry
+                .map(|r| convert_retry(r, &name))
+                .transpose()
+                .map_err(fail)?;
             Ok(Node::Flow(Flow {
                 name,
                 pattern,
                 children,
                 links: raw.links,
+                retry,
             }))
         }
     }
+}
+
+/// Builds a retry from its table; errors name the retry and its flow.
+fn convert_retry(raw: RawRetry, flow: &str) -> Result<Retry, String> {
+    let name = raw.name.unwrap_or_else(|| format!("{flow}-retry"));
+    let fail = |message: String| format!("retry '{name}': {message}");
+    let (has_attempts, has_values) = (raw.attempts.is_some(), raw.values.is_some());
+    let controller = match (raw.kind.as_deref(), raw.plugin) {
+        (Some(_), Some(_)) => return Err(fail("give either `kind` or `plugin`, not both".into())),
+        (None, None) => {
+            return Err(fail(
+                "needs `kind` (times, for_each, parameterized_for_each, always_revert, always_revert_all) or `plugin`".into(),
+            ));
+        }
+        (None, Some(plugin)) => Controller::Plugin { plugin },
+        (Some("times"), None) => Controller::Times {
+            attempts: raw
+                .attempts
+                .ok_or_else(|| fail("kind `times` needs `attempts`".into()))?,
+            revert_all: raw.revert_all,
+        },
+        (Some("for_each"), None) => Controller::ForEach {
+            values: raw
+                .values
+                .ok_or_else(|| fail("kind `for_each` needs `values`".into()))?,
+            revert_all: raw.revert_all,
+        },
+        (Some("parameterized_for_each"), None) => Controller::ParameterizedForEach {
+            revert_all: raw.revert_all,
+        },
+        (Some("always_revert"), None) => Controller::AlwaysRevert,
+        (Some("always_revert_all"), None) => Controller::AlwaysRevertAll,
+        (Some(other), None) => return Err(fail(format!("unknown kind '{other}'"))),
+    };
+    let misplaced = match &controller {
+        Controller::Times { .. } => has_values,
+        Controller::ForEach { .. } => has_attempts,
+        _ => has_attempts || has_values,
+    };
+    if misplaced {
+        return Err(fail(
+            "`attempts` belongs to kind times and `values` to kind for_each".into(),
+        ));
+    }
+    let delay = match (raw.delay, raw.backoff) {
+        (Some(_), Some(_)) => {
+            return Err(fail("give either `delay` or `backoff`, not both".into()));
+        }
+        (Some(d), None) => Some(Delay::Fixed(
+            parse_duration(&d).map_err(|e| fail(e.to_string()))?,
+        )),
+        (None, Some(b)) => {
+            let duration = |text: &str| parse_duration(text).map_err(|e| fail(e.to_string()));
+            if !(b.factor.is_finite() && b.factor >= 1.0) {
+                return Err(fail(
+                    "backoff `factor` must be a number of at least 1".into(),
+                ));
+            }
+            Some(Delay::Exponential {
+                initial: duration(&b.initial)?,
+                factor: b.factor,
+                max: duration(&b.max)?,
+            })
+        }
+        (None, None) => None,
+    };
+    Ok(Retry {
+        name,
+        controller,
+        provides: raw.provides,
+        requires: raw.requires,
+        rebind: raw.rebind,
+        inject: raw.inject,
+        delay,
+        limits: raw.limits,
+    })
 }
 
 #[cfg(test)]
@@ -300,6 +425,85 @@ links = [["a", "b"]]
         };
         assert_eq!(inner.links, vec![("a".to_string(), "b".to_string())]);
         Ok(())
+    }
+
+    #[test]
+    fn parses_retries() -> Result<(), SpecError> {
+        let text = r#"
+flow = "outer"
+retry = { kind = "times", attempts = 3, provides = "attempt", backoff = { initial = "10ms", max = "1s" } }
+
+[[children]]
+flow = "servers"
+retry = { name = "r", kind = "for_each", values = ["a", "b"], provides = "ip", revert_all = true }
+  [[children.children]]
+  task = "connect"
+  plugin = "connect"
+
+[[children]]
+flow = "custom"
+retry = { name = "budget", plugin = "transient_retry", inject = { budget = 2 } }
+"#;
+        let spec = FlowSpec::parse(text, SpecFormat::Toml, "r.toml")?;
+        let outer = spec.flow.retry.as_ref().expect("outer retry");
+        assert_eq!(outer.name, "outer-retry");
+        assert!(matches!(
+            outer.controller,
+            Controller::Times {
+                attempts: 3,
+                revert_all: false
+            }
+        ));
+        assert!(matches!(outer.delay, Some(Delay::Exponential { .. })));
+        let Node::Flow(servers) = &spec.flow.children[0] else {
+            panic!("expected a flow")
+        };
+        let r = servers.retry.as_ref().expect("retry");
+        assert!(
+            matches!(&r.controller, Controller::ForEach { values, revert_all: true } if values.len() == 2)
+        );
+        let Node::Flow(custom) = &spec.flow.children[1] else {
+            panic!("expected a flow")
+        };
+        assert!(
+            matches!(&custom.retry.as_ref().expect("retry").controller, Controller::Plugin { plugin } if plugin == "transient_retry")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn rejects_malformed_retries_naming_them() {
+        let cases = [
+            (
+                "retry = { name = \"r\", kind = \"times\" }",
+                "retry 'r': kind `times` needs `attempts`",
+            ),
+            (
+                "retry = { name = \"r\", kind = \"sometimes\" }",
+                "unknown kind 'sometimes'",
+            ),
+            ("retry = { name = \"r\" }", "needs `kind`"),
+            (
+                "retry = { name = \"r\", kind = \"times\", attempts = 2, values = [1] }",
+                "`values` to kind for_each",
+            ),
+            (
+                "retry = { name = \"r\", kind = \"always_revert\", delay = \"1 day\" }",
+                "invalid duration",
+            ),
+            (
+                "retry = { name = \"r\", kind = \"times\", attempts = 1, colour = 1 }",
+                "colour",
+            ),
+        ];
+        for (line, expected) in cases {
+            let e = error_of(&format!("flow = \"f\"\n{line}\n"));
+            assert!(e.contains(expected), "{line}: {e}");
+        }
+        let e = error_of(
+            "flow = \"f\"\n[[children]]\ntask = \"t\"\nplugin = \"p\"\nretry = { kind = \"always_revert\" }\n",
+        );
+        assert!(e.contains("belong to flows"), "{e}");
     }
 
     #[test]

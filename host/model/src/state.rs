@@ -129,6 +129,7 @@ impl FlowState {
             (Pending, Running)
                 | (Running, Success)
                 | (Running, Failure)
+                | (Running, Reverted)
                 | (Running, Reverting)
                 | (Running, Suspending)
                 | (Reverting, Reverted)

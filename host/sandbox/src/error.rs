@@ -57,8 +57,10 @@ pub enum LoadError {
         /// The import's name.
         import: String,
     },
-    /// The component does not implement the `task` world.
-    #[error("plugin {plugin}: does not implement world taskbox:plugin/task: {message}")]
+    /// The component implements neither the `task` nor the `retry` world.
+    #[error(
+        "plugin {plugin}: implements neither world taskbox:plugin/task nor taskbox:plugin/retry: {message}"
+    )]
     WrongWorld {
         /// Plugin name.
         plugin: String,

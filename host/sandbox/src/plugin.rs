@@ -1,6 +1,7 @@
 //! Plugins: validated, compiled components with their `describe` output.
 
 use crate::bindings::TaskPre;
+use crate::bindings::retry::RetryPre;
 use crate::bindings::taskbox::plugin::types as wit;
 use crate::error::LoadError;
 use crate::host::HostState;
@@ -66,12 +67,21 @@ pub struct Plugin {
     inner: Arc<PluginInner>,
 }
 
+/// A pre-linked component of one of the two worlds.
+#[derive(Clone)]
+pub(crate) enum Pre {
+    /// World `task`.
+    Task(TaskPre<HostState>),
+    /// World `retry`.
+    Retry(RetryPre<HostState>),
+}
+
 /// What a [`Plugin`] holds.
 pub(crate) struct PluginInner {
     pub(crate) name: String,
     pub(crate) hash: String,
     pub(crate) info: TaskInfo,
-    pub(crate) pre: TaskPre<HostState>,
+    pub(crate) pre: Pre,
     pub(crate) path: Option<PathBuf>,
     pub(crate) size: usize,
     pub(crate) from_cache: bool,
@@ -124,7 +134,12 @@ impl Plugin {
         self.inner.from_cache
     }
 
-    pub(crate) fn pre(&self) -> &TaskPre<HostState> {
+    /// True for a retry controller (world `retry`), false for a task.
+    pub fn is_retry(&self) -> bool {
+        matches!(self.inner.pre, Pre::Retry(_))
+    }
+
+    pub(crate) fn pre(&self) -> &Pre {
         &self.inner.pre
     }
 }

@@ -1,12 +1,13 @@
 //! The sandbox: engine, linker, epoch ticker, and plugin loading.
 
+use crate::bindings::retry::RetryPre;
 use crate::bindings::{Task, TaskPre};
 use crate::cache::ComponentCache;
 use crate::call::NoObserver;
 use crate::config::SandboxConfig;
 use crate::error::{LoadError, SandboxError};
 use crate::host::HostState;
-use crate::plugin::{Plugin, PluginInner, PluginSet, TaskInfo};
+use crate::plugin::{Plugin, PluginInner, PluginSet, Pre, TaskInfo};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
@@ -199,10 +200,18 @@ impl Sandbox {
                     plugin: name.clone(),
                     message: e.to_string(),
                 })?;
-        let pre = TaskPre::new(instance_pre).map_err(|e| LoadError::WrongWorld {
-            plugin: name.clone(),
-            message: format!("{e:#}"),
-        })?;
+        let pre = match TaskPre::new(instance_pre.clone()) {
+            Ok(task) => Pre::Task(task),
+            Err(not_task) => match RetryPre::new(instance_pre) {
+                Ok(retry) => Pre::Retry(retry),
+                Err(not_retry) => {
+                    return Err(LoadError::WrongWorld {
+                        plugin: name.clone(),
+                        message: format!("as a task: {not_task:#}; as a retry: {not_retry:#}"),
+                    });
+                }
+            },
+        };
         let info = self.describe(&name, &pre, limits)?;
         Ok(Plugin::new(PluginInner {
             name,
@@ -248,23 +257,21 @@ impl Sandbox {
         Ok(())
     }
 
-    fn describe(
-        &self,
-        name: &str,
-        pre: &TaskPre<HostState>,
-        limits: &Limits,
-    ) -> Result<TaskInfo, LoadError> {
+    fn describe(&self, name: &str, pre: &Pre, limits: &Limits) -> Result<TaskInfo, LoadError> {
+        let observer = Arc::new(NoObserver);
+        let info = match pre {
+            Pre::Task(task) => self.call(task, name, limits, observer, |instance, store| {
+                instance.call_describe(store).map(Ok)
+            }),
+            Pre::Retry(retry) => self.call(retry, name, limits, observer, |instance, store| {
+                instance.call_describe(store).map(Ok)
+            }),
+        };
         let describe_error = |failure: Failure| LoadError::Describe {
             plugin: name.to_string(),
             failure,
         };
-        let info = self
-            .call(pre, name, limits, Arc::new(NoObserver), |task, store| {
-                task.call_describe(store).map(Ok)
-            })
-            .and_then(|r| r)
-            .map_err(describe_error)?;
-        TaskInfo::from_wit(info).map_err(describe_error)
+        TaskInfo::from_wit(info.and_then(|r| r).map_err(describe_error)?).map_err(describe_error)
     }
 }
 
