@@ -14,7 +14,7 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 target=wasm32-wasip2
-plugins=(add multiply divide reserve_stock charge_payment ship_order)
+plugins=(add multiply divide reserve_stock charge_payment ship_order transient_retry connect flaky_fetch)
 
 if ! command -v rustup >/dev/null; then
     echo "rustup not found; assuming the toolchain has the $target target" >&2

@@ -1,9 +1,13 @@
-//! Write taskbox tasks in Rust and build them as WebAssembly components.
+//! Write taskbox tasks and retry controllers in Rust and build them as
+//! WebAssembly components.
 //!
 //! A task is one unit of work and the way to undo it. Each task is its own
 //! component implementing the `taskbox:plugin/task` world: the host asks it to
 //! `describe` itself, to `execute` with a JSON object of arguments and, when
-//! the flow it ran in fails later, to `revert`. The only powers the host grants
+//! the flow it ran in fails later, to `revert`. A retry controller is a
+//! component implementing the `taskbox:plugin/retry` world, which decides
+//! what happens when an atom of the flow it is attached to fails (see
+//! [below](#writing-a-retry-controller)). The only powers the host grants
 //! are [logging](log) and [progress reports](progress); there is no file
 //! system, network, clock, randomness or environment.
 //!
@@ -66,16 +70,79 @@
 //! # fn main() {}
 //! ```
 //!
-//! # What the macro derives
+//! # Writing a retry controller
+//!
+//! A retry controller is attached to a flow, its scope. Its `execute` runs
+//! before each attempt of the scope and its result is provided to the scope's
+//! atoms (say, the server to try next); when one of them fails, `on_failure`
+//! decides whether to [retry](Decision::Retry) the scope, to
+//! [revert](Decision::Revert) it or to [revert everything](Decision::RevertAll);
+//! `revert` undoes the controller's own effects when its scope is reverted.
+//!
+//! Put [`#[retry]`](retry) on an inline module holding `fn execute`,
+//! `fn on_failure` and optionally `fn revert`. Their parameters are decoded
+//! from the controller's arguments as for a task, except `history`: the
+//! [`History`] of attempts so far, each with what execute provided and the
+//! failures of the scope's atoms. Because they are plain functions, they can
+//! be unit tested natively:
+//!
+//! ```
+//! use taskbox_sdk::prelude::*;
+//!
+//! /// Tries each server in turn.
+//! #[retry(provides = "server")]
+//! mod next_server {
+//!     use super::*;
+//!
+//!     pub fn execute(history: &History, servers: Vec<String>) -> Result<String, Failure> {
+//!         let attempt = history.attempts.len();
+//!         servers.get(attempt).cloned().ok_or_else(|| {
+//!             let message = format!("no server left for attempt {}", attempt + 1);
+//!             Failure::new("retry.exhausted", message)
+//!         })
+//!     }
+//!
+//!     pub fn on_failure(history: &History, servers: Vec<String>) -> Decision {
+//!         if history.attempts.len() < servers.len() {
+//!             Decision::Retry
+//!         } else {
+//!             Decision::RevertAll
+//!         }
+//!     }
+//!
+//!     pub fn revert(history: &History) {
+//!         info(&format!("gave up after {} attempt(s)", history.attempts.len()));
+//!     }
+//! }
+//!
+//! fn main() {
+//!     let servers = vec!["10.0.0.1".to_owned(), "10.0.0.2".to_owned()];
+//!     let mut history = History::default();
+//!     assert_eq!(next_server::execute(&history, servers.clone()).as_deref(), Ok("10.0.0.1"));
+//!     history.attempts.push(Attempt {
+//!         value: "10.0.0.1".into(),
+//!         failures: vec![AtomFailure {
+//!             atom: "connect".to_owned(),
+//!             failure: Failure::new("net.unreachable", "10.0.0.1 is down"),
+//!         }],
+//!     });
+//!     assert_eq!(next_server::on_failure(&history, servers.clone()), Decision::Retry);
+//!     assert_eq!(next_server::execute(&history, servers).as_deref(), Ok("10.0.0.2"));
+//! }
+//! ```
+//!
+//! # What the macros derive
 //!
 //! - **name**: the function's or module's name with `_` replaced by `-`
 //!   (`reserve_stock` → `reserve-stock`), or `name = "..."`.
-//! - **version**: the task crate's `CARGO_PKG_VERSION`, or `version = "..."`.
+//! - **version**: the crate's `CARGO_PKG_VERSION`, or `version = "..."`.
 //! - **description**: the item's doc comment, or empty.
-//! - **requires** / **optional**: execute's parameters whose type is not /
-//!   is written `Option<..>`. A missing optional argument (or `null`) is
-//!   `None`; a missing required one fails the call with kind
-//!   `invalid-arguments`, as does an argument that does not decode.
+//! - **requires** / **optional**: execute's parameters (but a retry's
+//!   `history`) whose type is not / is written `Option<..>`. A missing
+//!   optional argument (or `null`) is `None`; a missing required one fails
+//!   the call with kind `invalid-arguments`, as does an argument that does
+//!   not decode. The parameters of revert and on_failure must be parameters
+//!   of execute, or one of their own special parameters.
 //! - **provides**: `provides = "name"` stores the whole result under `name`;
 //!   `provides = ["a", "b"]` stores the elements of a result array (a tuple
 //!   or `Vec`) under `a` and `b`; no `provides` stores nothing.
@@ -86,12 +153,19 @@
 //! serialize fails with kind `invalid-result`. A panic traps the component, and
 //! the host reports kind `trap`.
 //!
-//! A component holds exactly one task, so a crate has one `#[task]`.
+//! A retry controller's execute and revert return the same, and its
+//! `provides` names where execute's result goes. Its `on_failure` returns a
+//! [`Decision`]; since `on-failure` cannot fail, arguments that do not decode
+//! make it log an error and decide [`Decision::RevertAll`]. Every retry
+//! function may take `history`, as `&History` or by value.
+//!
+//! A component holds exactly one task or one retry controller, so a crate has
+//! one `#[task]` or one `#[retry]`, never both.
 //!
 //! # Building
 //!
-//! A task crate is a `cdylib` depending on `taskbox-sdk` (and `serde` for its
-//! own types):
+//! A task or retry crate is a `cdylib` depending on `taskbox-sdk` (and
+//! `serde` for its own types):
 //!
 //! ```toml
 //! [lib]
@@ -129,19 +203,21 @@
 //!
 //! # Outside a component
 //!
-//! The crate also compiles for native targets, so task functions can be unit
-//! tested with a plain `cargo test`: there, logging writes to standard error
+//! The crate also compiles for native targets, so task and retry functions
+//! can be unit tested with a plain `cargo test`: there, logging writes to standard error
 //! and progress reports are dropped.
 
 extern crate self as taskbox_sdk;
 
 mod failure;
+mod history;
 mod host;
 
 #[doc(hidden)]
 pub mod __private;
 
 pub use failure::{AtomFailure, Failure};
+pub use history::{Attempt, Decision, History};
 pub use host::{Level, debug, error, info, log, progress, trace, warn};
 
 /// Turns a function or an inline module into the task a component exports.
@@ -188,10 +264,88 @@ pub use host::{Level, debug, error, info, log, progress, trace, warn};
 /// ```
 pub use taskbox_sdk_macros::task;
 
-/// What a task crate usually needs: `use taskbox_sdk::prelude::*;`.
+/// Turns an inline module into the retry controller a component exports.
+///
+/// The module holds `fn execute`, `fn on_failure` and optionally
+/// `fn revert`; each may take `history` (a `&History`, or a `History` by
+/// value) besides arguments, and `on_failure` returns a [`Decision`]:
+///
+/// ```no_run
+/// use taskbox_sdk::prelude::*;
+///
+/// /// Tries the scope up to `times` times.
+/// #[retry(provides = "attempt")]
+/// mod times {
+///     use super::*;
+///
+///     pub fn execute(history: &History, times: Option<u32>) -> usize {
+///         history.attempts.len() + 1
+///     }
+///
+///     pub fn on_failure(history: &History, times: Option<u32>) -> Decision {
+///         let times = times.unwrap_or(3) as usize;
+///         if history.attempts.len() < times { Decision::Retry } else { Decision::Revert }
+///     }
+/// }
+/// # fn main() {}
+/// ```
+///
+/// The options and the arguments are those of [`#[task]`](task) (see the
+/// [crate] docs). Mistakes are compile errors:
+///
+/// ```compile_fail
+/// use taskbox_sdk::prelude::*;
+///
+/// #[retry]
+/// mod no_decision {
+///     pub fn execute() {}
+/// }
+/// # fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// use taskbox_sdk::prelude::*;
+///
+/// #[retry]
+/// mod unknown_argument {
+///     use super::*;
+///
+///     pub fn execute(history: &History) {}
+///
+///     pub fn on_failure(history: &History, times: u32) -> Decision {
+///         Decision::Revert
+///     }
+/// }
+/// # fn main() {}
+/// ```
+///
+/// A component is a task or a retry controller, not both:
+///
+/// ```compile_fail
+/// use taskbox_sdk::prelude::*;
+///
+/// #[task]
+/// fn work() {}
+///
+/// #[retry]
+/// mod again {
+///     use super::*;
+///
+///     pub fn execute() {}
+///
+///     pub fn on_failure() -> Decision {
+///         Decision::Retry
+///     }
+/// }
+/// # fn main() {}
+/// ```
+pub use taskbox_sdk_macros::retry;
+
+/// What a task or retry crate usually needs: `use taskbox_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        AtomFailure, Failure, Level, debug, error, info, log, progress, task, trace, warn,
+        AtomFailure, Attempt, Decision, Failure, History, Level, debug, error, info, log, progress,
+        retry, task, trace, warn,
     };
     pub use serde::{Deserialize, Serialize};
 }

@@ -18,12 +18,12 @@
 //! ```
 
 pub use taskbox_engine::{
-    AtomReport, Catalog, CompileError, Engine, EngineError, EngineOptions, Event, ExecGraph, Mode,
-    Outcome, SpecOnly, compile,
+    AtomKind, AtomReport, Catalog, Clock, CompileError, Engine, EngineError, EngineOptions, Event,
+    ExecGraph, Mode, Outcome, SpecOnly, SystemClock, compile,
 };
 pub use taskbox_model::{
-    AtomFailure, AtomState, Failure, Flow, FlowSpec, FlowState, LimitOverrides, Limits, Pattern,
-    Provides, SpecFormat, Task, kinds,
+    AtomFailure, AtomState, Attempt, Controller, Decision, Delay, Failure, Flow, FlowSpec,
+    FlowState, History, LimitOverrides, Limits, Pattern, Provides, Retry, SpecFormat, Task, kinds,
 };
 pub use taskbox_sandbox::{
     CallObserver, LoadError, LogLevel, NoObserver, Plugin, PluginSet, Sandbox, SandboxConfig,

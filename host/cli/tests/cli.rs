@@ -200,3 +200,33 @@ fn bad_flags_are_named() {
     ]));
     assert!(stderr.contains("/no/such/flow.toml"), "{stderr}");
 }
+
+#[test]
+fn retries_print_retrying_transitions_and_decisions() {
+    let out = on_flow("run", "examples/failover.toml", &[]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("servers: on_failure(connect) -> RETRY"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("servers: SUCCESS -> RETRYING"), "{stderr}");
+    assert!(stderr.contains("servers: RETRYING -> RUNNING"), "{stderr}");
+    assert!(stdout.contains("connection = "), "{stdout}");
+    let out = on_flow(
+        "run",
+        "examples/failover.toml",
+        &[
+            "--store",
+            r#"down=["10.0.0.1","10.0.0.2","10.0.0.3"]"#,
+            "--defer-reverts",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("servers: on_failure(connect) -> REVERT"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("flow failover: REVERTED"), "{stdout}");
+}

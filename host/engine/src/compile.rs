@@ -575,6 +575,10 @@ fn runs_before(graph: &ExecGraph, rank: &[usize], ancestor: usize, atom: usize) 
     if rank[ancestor] >= rank[atom] {
         return false;
     }
+    // The common case, a direct predecessor, needs no search.
+    if graph.preds[atom].contains(&ancestor) {
+        return true;
+    }
     let mut seen = HashSet::new();
     let mut stack = vec![atom];
     while let Some(a) = stack.pop() {

@@ -26,7 +26,6 @@ use taskbox_model::{
 struct AtomRun {
     state: AtomState,
     intention: Intention,
-    args: Option<Value>,
     result: Option<Value>,
     failure: Option<Failure>,
     revert_failure: Option<Failure>,
@@ -124,7 +123,6 @@ impl<'g> Run<'g> {
         let fresh = AtomRun {
             state: AtomState::Pending,
             intention: Intention::Execute,
-            args: None,
             result: None,
             failure: None,
             revert_failure: None,
@@ -232,7 +230,9 @@ impl<'g> Run<'g> {
         }
     }
 
-    /// The arguments of `atom`, assembled from injects, the store and results.
+    /// The arguments of `atom`, assembled from injects, the store and
+    /// results. Predecessors revert only after their successors, so a revert
+    /// sees the same arguments its execute saw.
     fn args_for(&self, atom: usize) -> Result<Value, Failure> {
         let mut args = Map::new();
         for binding in &self.graph.atoms[atom].args {
@@ -323,7 +323,6 @@ impl<'g> Run<'g> {
     fn submit_execute(&mut self, atom: usize, exec: &mut dyn Executor) {
         match self.args_for(atom) {
             Ok(args) => {
-                self.atoms[atom].args = Some(args.clone());
                 let kind = if self.graph.atoms[atom].is_retry() {
                     JobKind::RetryExecute {
                         history: self.atoms[atom].history.clone(),
@@ -342,11 +341,10 @@ impl<'g> Run<'g> {
         if self.atoms[atom].intention == Intention::Retry {
             return self.start_retry(atom, exec);
         }
+        let args = self
+            .args_for(atom)
+            .unwrap_or_else(|_| Value::Object(Map::new()));
         let run = &self.atoms[atom];
-        let args = run
-            .args
-            .clone()
-            .unwrap_or_else(|| Value::Object(Map::new()));
         let kind = if self.graph.atoms[atom].is_retry() {
             JobKind::RetryRevert {
                 history: run.history.clone(),
@@ -373,7 +371,6 @@ impl<'g> Run<'g> {
         for &d in &scope {
             let run = &mut self.atoms[d];
             run.intention = Intention::Execute;
-            run.args = None;
             run.result = None;
             run.failure = None;
             if matches!(run.state, AtomState::Reverted | AtomState::Ignore) {
@@ -501,12 +498,12 @@ impl<'g> Run<'g> {
             atom: self.name(origin).to_string(),
             failure: failure.clone(),
         };
+        let args = self.args_for(retry).unwrap_or(Value::Null);
         let run = &mut self.atoms[retry];
         match run.history.attempts.last_mut() {
             Some(attempt) => attempt.failures.push(record),
             None => run.history.failure = Some(record.failure),
         }
-        let args = run.args.clone().unwrap_or(Value::Null);
         let decision = exec.decide(retry, &self.atoms[retry].history, &args);
         self.notifier.publish(Event::Decision {
             retry: self.name(retry).to_string(),

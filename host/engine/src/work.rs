@@ -120,7 +120,10 @@ impl Worker<'_> {
         let builtin = match &self.graph.atoms[atom].kind {
             AtomKind::Retry { controller, delay } => {
                 if let (JobKind::RetryExecute { history }, Some(delay)) = (&job.kind, delay) {
-                    self.clock.sleep(delay.before(history.attempts.len() + 1));
+                    let pause = delay.before(history.attempts.len() + 1);
+                    if !pause.is_zero() {
+                        self.clock.sleep(pause);
+                    }
                 }
                 (!matches!(controller, Controller::Plugin { .. })).then_some(controller)
             }

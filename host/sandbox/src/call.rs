@@ -207,13 +207,13 @@ impl Sandbox {
         limits: &Limits,
         observer: Arc<dyn CallObserver>,
     ) -> Result<Value, Failure> {
-        let (history, args) = (history_to_wit(history), args.to_string());
-        let text = self.call(
-            retry_pre(plugin)?,
-            plugin.name(),
+        let text = self.call_retry(
+            plugin,
+            history,
+            args,
             limits,
             observer,
-            |retry, store| retry.call_execute(store, &history, &args),
+            |retry, store, history, args| retry.call_execute(store, history, args),
         )??;
         decode_result(&text, limits)
     }
@@ -227,13 +227,13 @@ impl Sandbox {
         limits: &Limits,
         observer: Arc<dyn CallObserver>,
     ) -> Result<(), Failure> {
-        let (history, args) = (history_to_wit(history), args.to_string());
-        self.call(
-            retry_pre(plugin)?,
-            plugin.name(),
+        self.call_retry(
+            plugin,
+            history,
+            args,
             limits,
             observer,
-            |retry, store| retry.call_revert(store, &history, &args),
+            |retry, store, history, args| retry.call_revert(store, history, args),
         )?
     }
 
@@ -246,19 +246,44 @@ impl Sandbox {
         limits: &Limits,
         observer: Arc<dyn CallObserver>,
     ) -> Result<Decision, Failure> {
-        let (history, args) = (history_to_wit(history), args.to_string());
-        let decision = self.call(
-            retry_pre(plugin)?,
-            plugin.name(),
+        let decision = self.call_retry(
+            plugin,
+            history,
+            args,
             limits,
             observer,
-            |retry, store| retry.call_on_failure(store, &history, &args).map(Ok),
+            |retry, store, history, args| retry.call_on_failure(store, history, args).map(Ok),
         )??;
         Ok(match decision {
             wit::Decision::Retry => Decision::Retry,
             wit::Decision::Revert => Decision::Revert,
             wit::Decision::RevertAll => Decision::RevertAll,
         })
+    }
+
+    /// Calls retry `plugin` with its history and arguments converted once.
+    fn call_retry<R>(
+        &self,
+        plugin: &Plugin,
+        history: &History,
+        args: &Value,
+        limits: &Limits,
+        observer: Arc<dyn CallObserver>,
+        f: impl FnOnce(
+            &Retry,
+            &mut Store<HostState>,
+            &wit::History,
+            &String,
+        ) -> wasmtime::Result<Result<R, wit::Failure>>,
+    ) -> Result<Result<R, Failure>, Failure> {
+        let (history, args) = (history_to_wit(history), args.to_string());
+        self.call(
+            retry_pre(plugin)?,
+            plugin.name(),
+            limits,
+            observer,
+            |retry, store| f(retry, store, &history, &args),
+        )
     }
 
     /// Instantiates `pre` (plugin `name`) in a new store under `limits` and

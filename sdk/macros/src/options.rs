@@ -1,4 +1,5 @@
-//! Parsing of `#[task(name = "...", version = "...", provides = ...)]`.
+//! Parsing of `#[task(name = "...", version = "...", provides = ...)]` and
+//! the same options of `#[retry(...)]`.
 
 use proc_macro2::TokenStream;
 use syn::meta::ParseNestedMeta;
@@ -15,7 +16,7 @@ pub enum Provides {
     Positional(Vec<LitStr>),
 }
 
-/// The options of a `#[task(...)]` attribute.
+/// The options of a `#[task(...)]` or `#[retry(...)]` attribute.
 pub struct Options {
     pub name: Option<LitStr>,
     pub version: Option<LitStr>,
@@ -23,8 +24,9 @@ pub struct Options {
 }
 
 impl Options {
-    /// Parses the tokens inside `#[task(...)]`.
-    pub fn parse(attr: TokenStream) -> syn::Result<Self> {
+    /// Parses the tokens inside `#[task(...)]`, or inside the attribute
+    /// named `attribute`.
+    pub fn parse(attr: TokenStream, attribute: &str) -> syn::Result<Self> {
         let mut options = Options {
             name: None,
             version: None,
@@ -48,7 +50,9 @@ impl Options {
                 options.provides = parse_provides(meta.value()?.parse()?)?;
                 Ok(())
             } else {
-                Err(meta.error("unknown `task` option; expected `name`, `version` or `provides`"))
+                Err(meta.error(format!(
+                    "unknown `{attribute}` option; expected `name`, `version` or `provides`"
+                )))
             }
         });
         parser.parse2(attr)?;
@@ -113,7 +117,7 @@ mod tests {
     use quote::quote;
 
     fn error(attr: TokenStream) -> String {
-        match Options::parse(attr) {
+        match Options::parse(attr, "task") {
             Ok(_) => panic!("expected an error"),
             Err(e) => e.to_string(),
         }
@@ -121,8 +125,11 @@ mod tests {
 
     #[test]
     fn parses_every_option() {
-        let options = Options::parse(quote!(name = "n", version = "1.2.3", provides = ["a", "b"]))
-            .expect("valid");
+        let options = Options::parse(
+            quote!(name = "n", version = "1.2.3", provides = ["a", "b"]),
+            "task",
+        )
+        .expect("valid");
         assert_eq!(options.name.map(|l| l.value()).as_deref(), Some("n"));
         assert_eq!(options.version.map(|l| l.value()).as_deref(), Some("1.2.3"));
         let Provides::Positional(names) = options.provides else {
@@ -133,7 +140,7 @@ mod tests {
 
     #[test]
     fn empty_attribute_means_defaults() {
-        let options = Options::parse(quote!()).expect("valid");
+        let options = Options::parse(quote!(), "retry").expect("valid");
         assert!(options.name.is_none() && options.version.is_none());
         assert!(matches!(options.provides, Provides::None));
     }
@@ -148,5 +155,12 @@ mod tests {
         assert!(error(quote!(name = "a", name = "b")).contains("more than once"));
         assert!(error(quote!(name = "")).contains("empty"));
         assert!(error(quote!(colour = "red")).contains("unknown `task` option"));
+        let Err(retry) = Options::parse(quote!(colour = "red"), "retry") else {
+            panic!("expected an error");
+        };
+        assert!(
+            retry.to_string().contains("unknown `retry` option"),
+            "{retry}"
+        );
     }
 }
