@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The saga demo end to end on a fresh machine: installs the wasm32-wasip2
 # target if missing, builds the plugins and taskbox, then runs the order
-# saga twice: once succeeding, once failing at shipping and reverting.
+# saga twice: once succeeding, once failing at shipping and reverting; then
+# a parallel graph flow and a retry that fails over across servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,4 +29,8 @@ echo
 echo "== arithmetic on the parallel engine"
 "$taskbox" run examples/arithmetic.toml --plugins target/plugins --engine parallel --workers 2
 echo
-echo "demo finished: one saga succeeded, one reverted"
+echo "== fail over across servers with a for_each retry (two are down)"
+"$taskbox" run examples/failover.toml --plugins target/plugins
+
+echo
+echo "demo finished: one saga succeeded, one reverted, one flow failed over"
