@@ -37,8 +37,17 @@ impl WasiView for Bare {
     }
 }
 
+/// Where the floor's time goes, per call.
+#[derive(Default)]
+struct Breakdown {
+    store: Duration,
+    instantiate: Duration,
+    call: Duration,
+    reset: Duration,
+}
+
 /// Fresh pooled instance + `execute` call of `add`, straight on wasmtime.
-fn floor(path: &std::path::Path, calls: u32) -> wasmtime::Result<Duration> {
+fn floor(path: &std::path::Path, calls: u32) -> wasmtime::Result<(Duration, Breakdown)> {
     let defaults = SandboxConfig::default();
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(64)
@@ -57,8 +66,10 @@ fn floor(path: &std::path::Path, calls: u32) -> wasmtime::Result<Duration> {
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     linker.define_unknown_imports_as_traps(&component)?;
     let pre = linker.instantiate_pre(&component)?;
+    let mut parts = Breakdown::default();
     let started = Instant::now();
     for i in 0..calls {
+        let t0 = Instant::now();
         let mut store = Store::new(
             &engine,
             Bare {
@@ -66,16 +77,31 @@ fn floor(path: &std::path::Path, calls: u32) -> wasmtime::Result<Duration> {
                 table: ResourceTable::new(),
             },
         );
+        let t1 = Instant::now();
         let instance = pre.instantiate(&mut store)?;
+        let t2 = Instant::now();
         let execute = instance
             .get_typed_func::<(&str,), (Result<String, WitFailure>,)>(&mut store, "execute")?;
         let args = format!("{{\"x\":{i},\"y\":1}}");
         let (out,) = execute.call(&mut store, (&args,))?;
+        let t3 = Instant::now();
+        drop(store);
+        parts.store += t1 - t0;
+        parts.instantiate += t2 - t1;
+        parts.call += t3 - t2;
+        parts.reset += t3.elapsed();
         if out.is_err() {
             wasmtime::bail!("add failed in the floor measurement");
         }
     }
-    Ok(started.elapsed() / calls)
+    let per_call = |d: Duration| d / calls;
+    let parts = Breakdown {
+        store: per_call(parts.store),
+        instantiate: per_call(parts.instantiate),
+        call: per_call(parts.call),
+        reset: per_call(parts.reset),
+    };
+    Ok((started.elapsed() / calls, parts))
 }
 
 fn sandbox_call(sandbox: &Sandbox, add: &Plugin, calls: u32) -> anyhow::Result<Duration> {
@@ -132,7 +158,25 @@ struct Row {
     per_task: Duration,
 }
 
+/// Best of three runs of `flow`.
 fn flow_row(
+    sandbox: &Arc<Sandbox>,
+    plugins: &taskbox::PluginSet,
+    flow: &Flow,
+    mode: Mode,
+    n: usize,
+) -> anyhow::Result<Row> {
+    let mut best = flow_once(sandbox, plugins, flow, mode, n)?;
+    for _ in 0..2 {
+        let again = flow_once(sandbox, plugins, flow, mode, n)?;
+        if again.per_task < best.per_task {
+            best = again;
+        }
+    }
+    Ok(best)
+}
+
+fn flow_once(
     sandbox: &Arc<Sandbox>,
     plugins: &taskbox::PluginSet,
     flow: &Flow,
@@ -185,8 +229,17 @@ fn main() -> anyhow::Result<()> {
     let floor = |calls| floor(&add_path, calls).map_err(|e| anyhow::anyhow!("floor: {e:#}"));
     floor(2_000)?;
     sandbox_call(&sandbox, &add, 2_000)?;
-    let floor_cost = floor(20_000)?;
-    let call_cost = sandbox_call(&sandbox, &add, 20_000)?;
+    // Best of three: this kind of machine is noisy, the minimum is the signal.
+    let mut best_floor = floor(20_000)?;
+    let mut call_cost = sandbox_call(&sandbox, &add, 20_000)?;
+    for _ in 0..2 {
+        let again = floor(20_000)?;
+        if again.0 < best_floor.0 {
+            best_floor = again;
+        }
+        call_cost = call_cost.min(sandbox_call(&sandbox, &add, 20_000)?);
+    }
+    let (floor_cost, parts) = best_floor;
 
     println!(
         "taskbox bench ({} CPUs)",
@@ -197,6 +250,13 @@ fn main() -> anyhow::Result<()> {
         "{:<44} {:>12}",
         "floor: bare pooled instantiate + call (add)",
         us(floor_cost)
+    );
+    println!(
+        "  of which: store {}, instantiate {}, call {}, slot reset {}",
+        us(parts.store),
+        us(parts.instantiate),
+        us(parts.call),
+        us(parts.reset)
     );
     println!(
         "{:<44} {:>12}   {:.2}x floor",
@@ -233,7 +293,7 @@ fn main() -> anyhow::Result<()> {
     }
     println!();
     println!(
-        "per task = (compile + run) / tasks; linear growth shows as a flat per-task cost from 1,000 to 10,000."
+        "per task = (compile + run) / tasks, best of 3; linear growth shows as a flat per-task cost from 1,000 to 10,000."
     );
     Ok(())
 }
