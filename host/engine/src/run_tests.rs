@@ -682,3 +682,42 @@ fn a_failing_retry_execute_reverts_everything() {
         ])
     );
 }
+
+#[test]
+fn retry_of_an_unordered_scope_waits_for_running_siblings() {
+    let flow = Flow::unordered("wide")
+        .retry(Retry::times("r", 2))
+        .task(Task::new("a", "noop").priority(1))
+        .task(Task::new("b", "noop"));
+    let script = Script {
+        capacity: 2,
+        ..failing(&[("a", 1)])
+    };
+    let ran = run_with(&flow, script);
+    assert_eq!(ran.state, FlowState::Success);
+    assert_eq!(
+        ran.transitions(),
+        strings(&[
+            "r:RUNNING",
+            "r:SUCCESS",
+            "a:RUNNING",
+            "b:RUNNING",
+            "a:FAILURE",
+            "r(a)=RETRY",
+            "a:REVERTING",
+            "b:SUCCESS",
+            "b:REVERTING",
+            "a:REVERTED",
+            "b:REVERTED",
+            "r:RETRYING",
+            "a:PENDING",
+            "b:PENDING",
+            "r:RUNNING",
+            "r:SUCCESS",
+            "a:RUNNING",
+            "b:RUNNING",
+            "a:SUCCESS",
+            "b:SUCCESS",
+        ])
+    );
+}
