@@ -290,7 +290,9 @@ impl<'a> Parallel<'a> {
 
 impl Executor for Parallel<'_> {
     fn capacity(&self) -> usize {
-        self.workers
+        // One job queued behind each running one, so a worker never idles
+        // waiting for the scheduler between two jobs.
+        self.workers * 2
     }
 
     fn submit(&mut self, job: Job) {
