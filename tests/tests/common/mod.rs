@@ -62,3 +62,39 @@ impl Recorder {
             .collect()
     }
 }
+
+/// The directory of the Python and JavaScript plugins that
+/// `scripts/build-polyglot.sh` builds, from `TASKBOX_POLYGLOT_DIR` (a
+/// relative path is taken from the repository's root). Panics, saying how
+/// to build them, when the variable is unset: these tests never skip.
+pub fn polyglot_dir() -> PathBuf {
+    let Some(dir) = std::env::var_os("TASKBOX_POLYGLOT_DIR").filter(|d| !d.is_empty()) else {
+        panic!(
+            "TASKBOX_POLYGLOT_DIR is not set. Build the Python and JavaScript plugins with \
+             `bash scripts/build-polyglot.sh` and run with \
+             TASKBOX_POLYGLOT_DIR=target/polyglot/plugins, or run `bash scripts/test.sh`, \
+             which does both"
+        );
+    };
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = repo.join(dir);
+    assert!(
+        dir.is_dir(),
+        "TASKBOX_POLYGLOT_DIR={} is not a directory; run `bash scripts/build-polyglot.sh`",
+        dir.display()
+    );
+    dir
+}
+
+/// Every guest built from source plus the polyglot plugins, loaded into one
+/// set: a plugin directory holding Rust, Python and JavaScript tasks.
+pub fn guests_and_polyglot(sandbox: &Sandbox) -> PluginSet {
+    let mut set = guests(sandbox);
+    let dir = polyglot_dir();
+    match sandbox.load_dir(&dir, &Limits::default()) {
+        Ok(polyglot) if polyglot.errors.is_empty() => set.plugins.extend(polyglot.plugins),
+        Ok(polyglot) => panic!("polyglot plugins failed to load: {:?}", polyglot.errors),
+        Err(e) => panic!("loading {}: {e}", dir.display()),
+    }
+    set
+}
