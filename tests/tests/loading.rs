@@ -123,3 +123,63 @@ fn a_bad_plugin_in_a_directory_does_not_stop_the_others() {
     );
     assert_eq!(set.plugins.len() + set.errors.len(), 2);
 }
+
+#[test]
+fn the_cache_evicts_the_least_recently_used_beyond_its_cap() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let size_of_one = |config: &SandboxConfig| {
+        let path = Path::new(taskbox_tests::GUEST_DIR).join("add.wasm");
+        Sandbox::new(config)
+            .expect("sandbox")
+            .load_file(&path, &Limits::default())
+            .expect("add");
+        std::fs::read_dir(cache.path())
+            .expect("cache dir")
+            .map(|e| e.expect("entry").metadata().expect("metadata").len())
+            .sum::<u64>()
+    };
+    let mut config = SandboxConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..SandboxConfig::default()
+    };
+    let one = size_of_one(&config);
+    // Room for one compiled component and a half: a second one evicts the first.
+    config.cache_max_bytes = one + one / 2;
+    let load = |name: &str| {
+        let path = Path::new(taskbox_tests::GUEST_DIR).join(format!("{name}.wasm"));
+        Sandbox::new(&config)
+            .expect("sandbox")
+            .load_file(&path, &Limits::default())
+            .expect("load")
+    };
+    assert!(load("add").from_cache());
+    assert!(!load("divide").from_cache());
+    assert!(!load("add").from_cache(), "add should have been evicted");
+    assert!(
+        !load("divide").from_cache(),
+        "divide should have been evicted in turn"
+    );
+    let entries = std::fs::read_dir(cache.path()).expect("cache dir").count();
+    assert_eq!(entries, 1);
+
+    // Room for two and a half: a hit keeps `divide` fresh, so `add` goes.
+    let config = SandboxConfig {
+        cache_max_bytes: 2 * one + one / 2,
+        ..config
+    };
+    let load = |name: &str| {
+        let path = Path::new(taskbox_tests::GUEST_DIR).join(format!("{name}.wasm"));
+        Sandbox::new(&config)
+            .expect("sandbox")
+            .load_file(&path, &Limits::default())
+            .expect("load")
+    };
+    assert!(!load("add").from_cache());
+    assert!(load("divide").from_cache());
+    assert!(!load("multiply").from_cache());
+    assert!(load("divide").from_cache(), "the recently used entry stays");
+    assert!(
+        !load("add").from_cache(),
+        "the least recently used entry went"
+    );
+}

@@ -20,6 +20,9 @@ pub struct SandboxConfig {
     /// The directory must be writable only by trusted users: cached
     /// artifacts are loaded as native code.
     pub cache_dir: Option<PathBuf>,
+    /// Most bytes the cache may hold; the least recently used compiled
+    /// components are deleted beyond it.
+    pub cache_max_bytes: u64,
 }
 
 impl Default for SandboxConfig {
@@ -30,6 +33,7 @@ impl Default for SandboxConfig {
             keep_resident: 1 << 20,
             epoch_tick: Duration::from_millis(5),
             cache_dir: None,
+            cache_max_bytes: 2 << 30,
         }
     }
 }

@@ -105,7 +105,7 @@ impl Sandbox {
         let cache = config
             .cache_dir
             .as_deref()
-            .map(|dir| ComponentCache::new(dir, &engine));
+            .map(|dir| ComponentCache::new(dir, &engine, config.cache_max_bytes));
         Ok(Sandbox {
             engine,
             linker,
