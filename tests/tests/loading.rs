@@ -124,6 +124,15 @@ fn a_bad_plugin_in_a_directory_does_not_stop_the_others() {
     assert_eq!(set.plugins.len() + set.errors.len(), 2);
 }
 
+/// Loads guest `name` in a fresh sandbox with `config`.
+fn load_cached(config: &SandboxConfig, name: &str) -> taskbox::Plugin {
+    let path = Path::new(taskbox_tests::GUEST_DIR).join(format!("{name}.wasm"));
+    Sandbox::new(config)
+        .expect("sandbox")
+        .load_file(&path, &Limits::default())
+        .expect("load")
+}
+
 #[test]
 fn the_cache_evicts_the_least_recently_used_beyond_its_cap() {
     let cache = tempfile::tempdir().expect("tempdir");
@@ -145,13 +154,7 @@ fn the_cache_evicts_the_least_recently_used_beyond_its_cap() {
     let one = size_of_one(&config);
     // Room for one compiled component and a half: a second one evicts the first.
     config.cache_max_bytes = one + one / 2;
-    let load = |name: &str| {
-        let path = Path::new(taskbox_tests::GUEST_DIR).join(format!("{name}.wasm"));
-        Sandbox::new(&config)
-            .expect("sandbox")
-            .load_file(&path, &Limits::default())
-            .expect("load")
-    };
+    let load = |name: &str| load_cached(&config, name);
     assert!(load("add").from_cache());
     assert!(!load("divide").from_cache());
     assert!(!load("add").from_cache(), "add should have been evicted");
@@ -167,13 +170,7 @@ fn the_cache_evicts_the_least_recently_used_beyond_its_cap() {
         cache_max_bytes: 2 * one + one / 2,
         ..config
     };
-    let load = |name: &str| {
-        let path = Path::new(taskbox_tests::GUEST_DIR).join(format!("{name}.wasm"));
-        Sandbox::new(&config)
-            .expect("sandbox")
-            .load_file(&path, &Limits::default())
-            .expect("load")
-    };
+    let load = |name: &str| load_cached(&config, name);
     assert!(!load("add").from_cache());
     assert!(load("divide").from_cache());
     assert!(!load("multiply").from_cache());
