@@ -431,7 +431,8 @@ impl<'g> Run<'g> {
                         self.atoms[atom].history = History::default();
                     }
                     self.set_atom(atom, AtomState::Reverted);
-                    for p in self.graph.preds[atom].clone() {
+                    let graph = self.graph;
+                    for &p in &graph.preds[atom] {
                         self.offer_revert(p);
                     }
                 }
@@ -459,7 +460,8 @@ impl<'g> Run<'g> {
         self.atoms[atom].result = Some(value);
         self.set_atom(atom, AtomState::Success);
         if self.atoms[atom].intention == Intention::Execute {
-            for s in self.graph.succs[atom].clone() {
+            let graph = self.graph;
+            for &s in &graph.succs[atom] {
                 self.offer_execute(s);
             }
         } else {
