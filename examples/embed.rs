@@ -49,7 +49,7 @@ fn main() -> Result<()> {
             println!("{atom}: {from} -> {to}");
         }
     });
-    let outcome = engine.run();
+    let outcome = engine.run()?;
     if !outcome.succeeded() {
         bail!("flow ended {}: {:?}", outcome.state, outcome.failures);
     }

@@ -208,7 +208,7 @@ fn flow_once(
     )?;
     let compile = started.elapsed();
     let started = Instant::now();
-    let outcome = engine.run();
+    let outcome = engine.run().expect("an in-memory run");
     let run = started.elapsed();
     if !outcome.succeeded() {
         anyhow::bail!("{} failed: {:?}", flow.name, outcome.failures.first());

@@ -23,7 +23,7 @@ fn run_flow(flow: &Flow, store: Value, mode: Mode) -> (Outcome, Recorder) {
     let engine = Engine::new(sandbox, &plugins, flow, store, &options).expect("flow compiles");
     let recorder = Recorder::default();
     engine.subscribe(recorder.listener());
-    (engine.run(), recorder)
+    (engine.run().expect("an in-memory run"), recorder)
 }
 
 fn state_of(outcome: &Outcome, atom: &str) -> Option<AtomState> {
@@ -136,6 +136,7 @@ fn run_spec(spec: &FlowSpec, store: Value, mode: Mode) -> Outcome {
     Engine::from_spec(sandbox, &plugins, spec, store, &options)
         .expect("compiles")
         .run()
+        .expect("an in-memory run")
 }
 
 #[test]

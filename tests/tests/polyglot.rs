@@ -73,7 +73,7 @@ fn run(spec: &FlowSpec, store: Value) -> (Outcome, Recorder) {
     .expect("flow compiles");
     let recorder = Recorder::default();
     engine.subscribe(recorder.listener());
-    (engine.run(), recorder)
+    (engine.run().expect("an in-memory run"), recorder)
 }
 
 /// Every event as JSON: transitions with results and failures, decisions,

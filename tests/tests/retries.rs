@@ -21,7 +21,7 @@ fn run(flow: &Flow, store: Value, options: EngineOptions) -> (Outcome, Recorder)
     let engine = Engine::new(sandbox, &plugins, flow, store, &options).expect("flow compiles");
     let recorder = Recorder::default();
     engine.subscribe(recorder.listener());
-    (engine.run(), recorder)
+    (engine.run().expect("an in-memory run"), recorder)
 }
 
 fn spec(file: &str) -> FlowSpec {

@@ -157,7 +157,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let reporter = Arc::new(Reporter::new(style, engine.graph().atoms.len()));
     let listener = reporter.clone();
     engine.subscribe(move |event| listener.event(event));
-    let outcome = engine.run();
+    let outcome = engine.run()?;
     reporter.finish();
     print_summary(&outcome, style)?;
     Ok(if outcome.succeeded() {

@@ -12,14 +12,18 @@
 //!     .task(Task::new("first", "add").inject("x", 1.into()).inject("y", 2.into()))
 //!     .task(Task::new("second", "add").rebind("x", "sum").inject("y", 3.into()).provides("total"));
 //! let engine = Engine::new(sandbox, &plugins, &flow, Default::default(), &EngineOptions::default())?;
-//! let outcome = engine.run();
+//! let outcome = engine.run()?;
 //! assert_eq!(outcome.fetch("total"), Some(&6.into()));
 //! # Ok(()) }
 //! ```
 
 pub use taskbox_engine::{
     AtomKind, AtomReport, Catalog, Clock, CompileError, Engine, EngineError, EngineOptions, Event,
-    ExecGraph, Mode, Outcome, SpecOnly, SystemClock, compile,
+    ExecGraph, Mode, Outcome, ResumeOptions, SpecOnly, Suspender, SystemClock, compile,
+};
+pub use taskbox_logbook::{
+    AtomDetail, FlowDetail, FlowId, LogBook, Logbook, LogbookError, PowerCut, RedbLogbook,
+    Transition, TransitionKind,
 };
 pub use taskbox_model::{
     AtomFailure, AtomState, Attempt, Controller, Decision, Delay, Failure, Flow, FlowSpec,

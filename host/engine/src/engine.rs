@@ -3,19 +3,24 @@
 
 use crate::clock::{Clock, SystemClock};
 use crate::compile::{CompileError, compile};
+use crate::durable::{Definition, Durable};
 use crate::events::{Event, Notifier};
 use crate::graph::ExecGraph;
 use crate::outcome::Outcome;
-use crate::run::Run;
+use crate::run::{Run, RunSetup};
 use crate::work::{Parallel, Serial, Worker};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use taskbox_logbook::{FlowId, LogbookError};
 use taskbox_model::{Flow, FlowSpec, LimitOverrides, Limits};
 use taskbox_sandbox::{Plugin, PluginSet, Sandbox};
 
 /// How atoms are run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// One atom at a time, on the calling thread.
     Serial,
@@ -71,6 +76,46 @@ pub enum EngineError {
     /// A bad option.
     #[error("invalid engine option: {0}")]
     Option(String),
+    /// The logbook failed; the flow resumes from its last commit.
+    #[error(transparent)]
+    Logbook(#[from] LogbookError),
+    /// On resume, an atom's plugin is not the one it ran with.
+    #[error(
+        "atom '{atom}' ran plugin '{plugin}' with hash {recorded}, but the plugin now has hash \
+         {current}; resume with the changed plugin only on purpose (accept_changed_plugins, \
+         `taskbox resume --accept-changed-plugins`)"
+    )]
+    PluginChanged {
+        /// The atom.
+        atom: String,
+        /// Its plugin.
+        plugin: String,
+        /// The hash in the logbook.
+        recorded: String,
+        /// The hash of the plugin loaded now.
+        current: String,
+    },
+    /// A flow's stored definition cannot rebuild it.
+    #[error("flow {id} cannot be rebuilt from its logbook: {message}")]
+    Definition {
+        /// The flow.
+        id: FlowId,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Asks a running engine to suspend, from any thread (e.g. a Ctrl-C
+/// handler): no new atom starts, running ones finish, and the run ends
+/// SUSPENDED.
+#[derive(Debug, Clone, Default)]
+pub struct Suspender(Arc<AtomicBool>);
+
+impl Suspender {
+    /// Requests the suspension.
+    pub fn suspend(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// A compiled flow, ready to run.
@@ -85,6 +130,11 @@ pub struct Engine {
     defer_reverts: bool,
     clock: Arc<dyn Clock>,
     notifier: Notifier,
+    /// What rebuilds this engine in another process.
+    pub(crate) definition: Definition,
+    /// The logbook this engine's runs commit to.
+    pub(crate) durable: Option<Durable>,
+    suspender: Suspender,
 }
 
 impl std::fmt::Debug for Engine {
@@ -129,7 +179,7 @@ impl Engine {
         Engine::build(sandbox, plugins, &spec.flow, merged, &spec.limits, options)
     }
 
-    fn build(
+    pub(crate) fn build(
         sandbox: Arc<Sandbox>,
         plugins: &PluginSet,
         flow: &Flow,
@@ -158,12 +208,44 @@ impl Engine {
             limits: graph.atoms.iter().map(|a| base.with(&a.limits)).collect(),
             plugins: atom_plugins,
             graph,
+            definition: Definition {
+                flow: flow.clone(),
+                store: store.clone(),
+                flow_limits: *flow_limits,
+                limits: options.limits,
+                mode: options.mode,
+                defer_reverts: options.defer_reverts,
+            },
             store,
             mode: options.mode,
             defer_reverts: options.defer_reverts,
             clock: options.clock.clone(),
             notifier: Notifier::default(),
+            durable: None,
+            suspender: Suspender::default(),
         })
+    }
+
+    /// The plugin of each atom (`None` for builtin retries).
+    pub(crate) fn plugins(&self) -> &[Option<Plugin>] {
+        &self.plugins
+    }
+
+    /// The flow's id in the logbook, once recorded or resumed.
+    pub fn flow_id(&self) -> Option<FlowId> {
+        self.durable.as_ref().map(|d| d.id)
+    }
+
+    /// Suspends the current run: no new atom starts, running ones finish,
+    /// and [`run`](Self::run) returns with the flow SUSPENDED. A recorded
+    /// flow continues later with another `run` or [`Engine::resume`].
+    pub fn suspend(&self) {
+        self.suspender.suspend();
+    }
+
+    /// A handle that suspends this engine's run from another thread.
+    pub fn suspender(&self) -> Suspender {
+        self.suspender.clone()
     }
 
     /// Calls `listener` with every event of every later run.
@@ -182,8 +264,15 @@ impl Engine {
     }
 
     /// Runs the flow to its end: SUCCESS, or REVERTED after a failure
-    /// (FAILURE when a revert failed too). Blocks the calling thread.
-    pub fn run(&self) -> Outcome {
+    /// (FAILURE when a revert failed too), or SUSPENDED. Blocks the calling
+    /// thread.
+    ///
+    /// A recorded flow (see [`record`](Self::record)) continues from its
+    /// logbook: atoms that succeeded keep their results and do not run
+    /// again, atoms that were running run again (at-least-once), and every
+    /// change is committed before anything depends on it. It fails only
+    /// when the logbook does; the flow then resumes from its last commit.
+    pub fn run(&self) -> Result<Outcome, EngineError> {
         let worker = Worker {
             sandbox: &self.sandbox,
             graph: &self.graph,
@@ -192,25 +281,37 @@ impl Engine {
             notifier: &self.notifier,
             clock: self.clock.as_ref(),
         };
+        let journal = match &self.durable {
+            Some(durable) => Some(durable.journal(&self.graph)?),
+            None => None,
+        };
+        // Queued jobs keep workers busy while the scheduler commits.
+        let depth = if journal.is_some() { 16 } else { 2 };
         let run = Run::new(
             &self.graph,
-            &self.flow,
-            &self.store,
-            &self.notifier,
-            self.defer_reverts,
+            RunSetup {
+                flow: &self.flow,
+                store: &self.store,
+                notifier: &self.notifier,
+                defer_reverts: self.defer_reverts,
+                journal,
+                suspend: &self.suspender.0,
+            },
         );
-        let mut outcome = match self.mode {
+        let ran = match self.mode {
             Mode::Serial => run.run(&mut Serial::new(&worker)),
             Mode::Parallel { workers } => std::thread::scope(|scope| {
-                let mut exec = Parallel::start(scope, &worker, workers);
+                let mut exec = Parallel::start(scope, &worker, workers, depth);
                 run.run(&mut exec)
             }),
         };
+        self.suspender.0.store(false, Ordering::Relaxed);
+        let mut outcome = ran?;
         for (report, plugin) in outcome.atoms.iter_mut().zip(&self.plugins) {
             if let Some(plugin) = plugin {
                 report.plugin_hash = plugin.hash().to_string();
             }
         }
-        outcome
+        Ok(outcome)
     }
 }

@@ -9,21 +9,28 @@
 //!   atom starts, running ones finish, and every atom that ran is reverted
 //!   after all its successors, each revert getting its execute result and
 //!   the flow's failures.
+//! - [`Engine::record`] files the flow in a [`Logbook`](taskbox_logbook::Logbook);
+//!   every change is then committed before its consequences start (one
+//!   commit per scheduler step), and [`Engine::resume`] continues the flow
+//!   in another process after a crash or a suspension.
 //! - Every flow and atom transition, log line and progress report is an
 //!   [`Event`] for [`Engine::subscribe`] listeners.
 
 mod clock;
 mod compile;
+mod durable;
 mod engine;
 mod events;
 mod graph;
+mod journal;
 mod outcome;
 mod run;
 mod work;
 
 pub use clock::{Clock, SystemClock};
 pub use compile::{Catalog, CompileError, Signature, SpecOnly, compile};
-pub use engine::{Engine, EngineError, EngineOptions, Mode};
+pub use durable::ResumeOptions;
+pub use engine::{Engine, EngineError, EngineOptions, Mode, Suspender};
 pub use events::Event;
 pub use graph::{ArgBinding, ArgSource, AtomKind, AtomNode, ExecGraph, FlowNode};
 pub use outcome::{AtomReport, Outcome};

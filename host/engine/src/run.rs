@@ -10,12 +10,15 @@
 
 use crate::events::{Event, Notifier};
 use crate::graph::{ArgSource, ExecGraph};
+use crate::journal::{AtomSnapshot, Journal};
 use crate::outcome::{AtomReport, Outcome};
 use crate::work::{Done, Executor, Job, JobKind};
 use serde_json::{Map, Value};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use taskbox_logbook::{AtomDetail, LogbookError, now_ms};
 use taskbox_model::{
     AtomFailure, AtomState, Attempt, Decision, Failure, FlowState, History, Intention, Provides,
     kinds,
@@ -32,6 +35,53 @@ struct AtomRun {
     elapsed: Option<Duration>,
     /// Retry atoms: the attempts of their scope.
     history: History,
+    /// When its last execute or revert started and ended.
+    started_ms: Option<u64>,
+    finished_ms: Option<u64>,
+}
+
+impl AtomRun {
+    /// The runtime state a record describes. An atom that was RUNNING (or
+    /// RETRYING) when the process stopped runs again: execution is
+    /// at-least-once. One that was REVERTING goes back to what it reverts
+    /// from, and is reverted again.
+    fn restored(detail: &AtomDetail) -> AtomRun {
+        let state = match detail.state {
+            AtomState::Running | AtomState::Retrying => AtomState::Pending,
+            AtomState::Reverting if detail.result.is_some() => AtomState::Success,
+            AtomState::Reverting => AtomState::Failure,
+            state => state,
+        };
+        AtomRun {
+            state,
+            intention: detail.intention,
+            result: detail.result.clone(),
+            failure: detail.failure.clone(),
+            revert_failure: detail.revert_failure.clone(),
+            elapsed: detail.elapsed_us.map(Duration::from_micros),
+            history: detail.history.clone().unwrap_or_default(),
+            started_ms: detail.started_ms,
+            finished_ms: detail.finished_ms,
+        }
+    }
+}
+
+impl AtomSnapshot for AtomRun {
+    fn fill(&self, detail: &mut AtomDetail) {
+        detail.state = self.state;
+        detail.intention = self.intention;
+        detail.result.clone_from(&self.result);
+        detail.failure.clone_from(&self.failure);
+        detail.revert_failure.clone_from(&self.revert_failure);
+        if detail.history.is_some() {
+            detail.history = Some(self.history.clone());
+        }
+        detail.started_ms = self.started_ms;
+        detail.finished_ms = self.finished_ms;
+        detail.elapsed_us = self
+            .elapsed
+            .map(|e| u64::try_from(e.as_micros()).unwrap_or(u64::MAX));
+    }
 }
 
 /// How a failure is resolved (TaskFlow's resolution strategies).
@@ -106,16 +156,30 @@ pub(crate) struct Run<'g> {
     /// Candidates to revert or retry: (priority, later first, atom).
     to_revert: BinaryHeap<(i32, usize, usize)>,
     in_flight: usize,
+    /// Where every change is committed before its consequences start.
+    journal: Option<Journal>,
+    /// Jobs started this step, submitted once the step is committed.
+    outbox: Vec<Job>,
+    /// Set by `Engine::suspend`: start nothing new.
+    suspend: &'g AtomicBool,
+    /// A commit failed: start nothing new, and report it.
+    halted: Option<LogbookError>,
+}
+
+/// What a run needs besides its graph.
+pub(crate) struct RunSetup<'g> {
+    pub(crate) flow: &'g str,
+    pub(crate) store: &'g BTreeMap<String, Value>,
+    pub(crate) notifier: &'g Notifier,
+    pub(crate) defer_reverts: bool,
+    /// The logbook records to continue from and commit to; `None` runs in
+    /// memory only.
+    pub(crate) journal: Option<Journal>,
+    pub(crate) suspend: &'g AtomicBool,
 }
 
 impl<'g> Run<'g> {
-    pub(crate) fn new(
-        graph: &'g ExecGraph,
-        flow: &'g str,
-        store: &'g BTreeMap<String, Value>,
-        notifier: &'g Notifier,
-        defer_reverts: bool,
-    ) -> Self {
+    pub(crate) fn new(graph: &'g ExecGraph, setup: RunSetup<'g>) -> Self {
         let mut rank = vec![0; graph.atoms.len()];
         for (position, &atom) in graph.topo.iter().enumerate() {
             rank[atom] = position;
@@ -128,21 +192,69 @@ impl<'g> Run<'g> {
             revert_failure: None,
             elapsed: None,
             history: History::default(),
+            started_ms: None,
+            finished_ms: None,
+        };
+        let (atoms, state, failures) = match &setup.journal {
+            Some(journal) => (
+                journal.details().iter().map(AtomRun::restored).collect(),
+                journal.flow().state,
+                journal.flow().failures.clone(),
+            ),
+            None => (
+                vec![fresh; graph.atoms.len()],
+                FlowState::Pending,
+                Vec::new(),
+            ),
         };
         Run {
             graph,
-            flow,
-            store,
-            notifier,
-            defer_reverts,
-            atoms: vec![fresh; graph.atoms.len()],
+            flow: setup.flow,
+            store: setup.store,
+            notifier: setup.notifier,
+            defer_reverts: setup.defer_reverts,
+            atoms,
             rank,
-            state: FlowState::Pending,
-            failures: Vec::new(),
+            state,
+            failures,
             to_execute: BinaryHeap::new(),
             to_revert: BinaryHeap::new(),
             in_flight: 0,
+            journal: setup.journal,
+            outbox: Vec::new(),
+            suspend: setup.suspend,
+            halted: None,
         }
+    }
+
+    /// Atom `atom` changed in a way its record shows.
+    fn mark(&mut self, atom: usize) {
+        if let Some(journal) = &mut self.journal {
+            journal.mark(atom);
+        }
+    }
+
+    fn set_intention(&mut self, atom: usize, intention: Intention) {
+        if self.atoms[atom].intention != intention {
+            self.atoms[atom].intention = intention;
+            self.mark(atom);
+        }
+    }
+
+    /// Commits this step's changes, unless a commit failed before.
+    fn commit(&mut self) -> Result<(), ()> {
+        if self.halted.is_some() {
+            return Err(());
+        }
+        let Some(journal) = &mut self.journal else {
+            return Ok(());
+        };
+        if let Err(e) = journal.commit(&self.atoms, self.state, &self.failures) {
+            tracing::error!(flow = self.flow, error = %e, "logbook commit failed; stopping");
+            self.halted = Some(e);
+            return Err(());
+        }
+        Ok(())
     }
 
     fn name(&self, atom: usize) -> &'g str {
@@ -153,6 +265,9 @@ impl<'g> Run<'g> {
         let from = self.state;
         debug_assert!(from.can_become(to), "flow {from} -> {to}");
         self.state = to;
+        if let Some(journal) = &mut self.journal {
+            journal.flow_moved(from, to);
+        }
         tracing::debug!(flow = self.flow, %from, %to, "flow transition");
         self.notifier.publish(Event::Flow {
             flow: self.flow.to_string(),
@@ -173,6 +288,9 @@ impl<'g> Run<'g> {
             self.name(atom)
         );
         self.atoms[atom].state = to;
+        if let Some(journal) = &mut self.journal {
+            journal.atom_moved(atom, from, to);
+        }
         if self.notifier.is_empty() {
             return;
         }
@@ -256,12 +374,28 @@ impl<'g> Run<'g> {
         Ok(Value::Object(args))
     }
 
-    /// Runs the flow to its end and reports the outcome.
-    pub(crate) fn run(mut self, exec: &mut dyn Executor) -> Outcome {
+    /// Runs the flow until it ends or is suspended, continuing from the
+    /// journal's records when there is one. Fails only when a commit fails: the run then starts nothing
+    /// more, lets running atoms finish, and the logbook keeps its last
+    /// commit, from which the flow resumes.
+    pub(crate) fn run(mut self, exec: &mut dyn Executor) -> Result<Outcome, LogbookError> {
         let started = Instant::now();
-        self.set_flow(FlowState::Running);
+        if self.state.is_final() && self.state != FlowState::Suspended {
+            return Ok(self.into_outcome(started.elapsed()));
+        }
+        if self.state == FlowState::Pending {
+            self.set_flow(FlowState::Running);
+        } else {
+            let phase = self
+                .journal
+                .as_ref()
+                .map_or(FlowState::Running, |j| j.flow().phase);
+            self.set_flow(FlowState::Resuming);
+            self.set_flow(phase);
+        }
         for atom in 0..self.atoms.len() {
             self.offer_execute(atom);
+            self.offer_revert(atom);
         }
         loop {
             self.dispatch(exec);
@@ -274,8 +408,18 @@ impl<'g> Run<'g> {
             };
             self.in_flight -= 1;
             self.complete(done, exec);
+            // Group commit: every answer already back joins this step.
+            while let Some(done) = exec.try_next() {
+                self.in_flight -= 1;
+                self.complete(done, exec);
+            }
         }
-        let end = if self
+        if let Some(e) = self.halted.take() {
+            return Err(e);
+        }
+        let end = if self.work_remains() {
+            FlowState::Suspended
+        } else if self
             .atoms
             .iter()
             .any(|a| a.state == AtomState::RevertFailure)
@@ -291,13 +435,39 @@ impl<'g> Run<'g> {
             FlowState::Reverted
         };
         self.set_flow(end);
-        self.into_outcome(started.elapsed())
+        if self.commit().is_err() {
+            if let Some(e) = self.halted.take() {
+                return Err(e);
+            }
+        }
+        Ok(self.into_outcome(started.elapsed()))
     }
 
-    /// Starts ready work up to the executor's capacity: reverts and retries
-    /// first (they unblock everything else), then executions.
+    /// True when an atom could start but a suspension kept it waiting.
+    fn work_remains(&self) -> bool {
+        self.to_execute
+            .iter()
+            .any(|&(_, _, atom)| self.ready_to_execute(atom))
+            || self
+                .to_revert
+                .iter()
+                .any(|&(_, _, atom)| self.ready_to_revert(atom))
+    }
+
+    /// Starts ready work up to capacity: reverts and retries first (they
+    /// unblock everything else), then executions. Write-ahead: the step's
+    /// changes are committed before any job it started is submitted, so no
+    /// atom runs on a result that is not durable.
     fn dispatch(&mut self, exec: &mut dyn Executor) {
-        while self.in_flight < exec.capacity() {
+        if self.halted.is_some() {
+            return;
+        }
+        if self.suspend.load(Ordering::Relaxed)
+            && matches!(self.state, FlowState::Running | FlowState::Reverting)
+        {
+            self.set_flow(FlowState::Suspending);
+        }
+        while self.state != FlowState::Suspending && self.in_flight < exec.capacity() {
             if let Some((_, _, atom)) = self.to_revert.pop() {
                 if self.ready_to_revert(atom) {
                     self.start_revert(atom, exec);
@@ -312,9 +482,18 @@ impl<'g> Run<'g> {
             }
             break;
         }
+        if self.commit().is_err() {
+            self.in_flight -= self.outbox.len();
+            self.outbox.clear();
+            return;
+        }
+        for job in self.outbox.drain(..) {
+            exec.submit(job);
+        }
     }
 
     fn start_execute(&mut self, atom: usize, exec: &mut dyn Executor) {
+        self.atoms[atom].started_ms = Some(now_ms());
         self.set_atom(atom, AtomState::Running);
         self.submit_execute(atom, exec);
     }
@@ -330,7 +509,7 @@ impl<'g> Run<'g> {
                 } else {
                     JobKind::Execute
                 };
-                exec.submit(Job { atom, args, kind });
+                self.outbox.push(Job { atom, args, kind });
                 self.in_flight += 1;
             }
             Err(failure) => self.failed(atom, failure, exec),
@@ -357,8 +536,9 @@ impl<'g> Run<'g> {
                 failures: self.failures.clone(),
             }
         };
+        self.atoms[atom].started_ms = Some(now_ms());
         self.set_atom(atom, AtomState::Reverting);
-        exec.submit(Job { atom, args, kind });
+        self.outbox.push(Job { atom, args, kind });
         self.in_flight += 1;
     }
 
@@ -366,14 +546,15 @@ impl<'g> Run<'g> {
     /// the retry's `execute` again (SUCCESS → RETRYING → RUNNING).
     fn start_retry(&mut self, atom: usize, exec: &mut dyn Executor) {
         self.set_atom(atom, AtomState::Retrying);
-        self.atoms[atom].intention = Intention::Execute;
+        self.set_intention(atom, Intention::Execute);
         let scope = self.descendants(atom);
         for &d in &scope {
             let run = &mut self.atoms[d];
             run.intention = Intention::Execute;
             run.result = None;
             run.failure = None;
-            if matches!(run.state, AtomState::Reverted | AtomState::Ignore) {
+            self.mark(d);
+            if matches!(self.atoms[d].state, AtomState::Reverted | AtomState::Ignore) {
                 self.set_atom(d, AtomState::Pending);
             }
         }
@@ -384,6 +565,7 @@ impl<'g> Run<'g> {
             .map(|&d| graph.atoms[d].name.as_str())
             .collect();
         self.failures.retain(|f| !reset.contains(f.atom.as_str()));
+        self.atoms[atom].started_ms = Some(now_ms());
         self.set_atom(atom, AtomState::Running);
         self.submit_execute(atom, exec);
     }
@@ -411,6 +593,7 @@ impl<'g> Run<'g> {
             outcome,
             elapsed,
         } = done;
+        self.atoms[atom].finished_ms = Some(now_ms());
         match self.atoms[atom].state {
             AtomState::Running => {
                 self.atoms[atom].elapsed = Some(elapsed);
@@ -507,6 +690,9 @@ impl<'g> Run<'g> {
             None => run.history.failure = Some(record.failure),
         }
         let decision = exec.decide(retry, &self.atoms[retry].history, &args);
+        if let Some(journal) = &mut self.journal {
+            journal.decided(retry, origin, decision);
+        }
         self.notifier.publish(Event::Decision {
             retry: self.name(retry).to_string(),
             atom: self.name(origin).to_string(),
@@ -535,21 +721,22 @@ impl<'g> Run<'g> {
         tracing::debug!(flow = self.flow, ?strategy, "resolving a failure");
         let tweaked = match strategy {
             Strategy::RetryScope(retry) | Strategy::RevertScope(retry) => {
-                self.atoms[retry].intention = if matches!(strategy, Strategy::RetryScope(_)) {
+                let intention = if matches!(strategy, Strategy::RetryScope(_)) {
                     Intention::Retry
                 } else {
                     Intention::Revert
                 };
+                self.set_intention(retry, intention);
                 let mut tweaked = self.descendants(retry);
                 for &d in &tweaked {
-                    self.atoms[d].intention = Intention::Revert;
+                    self.set_intention(d, Intention::Revert);
                 }
                 tweaked.push(retry);
                 tweaked
             }
             Strategy::RevertAll { .. } => {
-                for run in &mut self.atoms {
-                    run.intention = Intention::Revert;
+                for atom in 0..self.atoms.len() {
+                    self.set_intention(atom, Intention::Revert);
                 }
                 if self.state == FlowState::Running {
                     self.set_flow(FlowState::Reverting);

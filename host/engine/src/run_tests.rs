@@ -5,10 +5,11 @@
 use crate::compile_tests::build;
 use crate::events::{Event, Notifier};
 use crate::graph::{AtomKind, ExecGraph};
-use crate::run::Run;
+use crate::run::{Run, RunSetup};
 use crate::work::{Done, Executor, Job, JobKind};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use taskbox_model::{AtomState, Decision, Failure, Flow, FlowState, History, Retry, Task};
@@ -31,6 +32,10 @@ impl Executor for Scripted<'_> {
 
     fn submit(&mut self, job: Job) {
         self.queue.push_back(job);
+    }
+
+    fn try_next(&mut self) -> Option<Done> {
+        None
     }
 
     fn next(&mut self) -> Option<Done> {
@@ -176,8 +181,18 @@ fn run_with(flow: &Flow, script: Script) -> Ran {
         queue: VecDeque::new(),
         calls: Vec::new(),
     };
-    let outcome =
-        Run::new(&graph, &flow.name, &store, &notifier, script.defer_reverts).run(&mut exec);
+    let suspend = AtomicBool::new(false);
+    let setup = RunSetup {
+        flow: &flow.name,
+        store: &store,
+        notifier: &notifier,
+        defer_reverts: script.defer_reverts,
+        journal: None,
+        suspend: &suspend,
+    };
+    let outcome = Run::new(&graph, setup)
+        .run(&mut exec)
+        .expect("an in-memory run has no logbook to fail");
     let events = events.lock().map(|v| v.clone()).unwrap_or_default();
     Ran {
         state: outcome.state,

@@ -208,6 +208,8 @@ pub(crate) trait Executor {
     /// Waits for the next answer; `None` when no job is in flight or the
     /// workers are gone.
     fn next(&mut self) -> Option<Done>;
+    /// An answer that is already back, without waiting.
+    fn try_next(&mut self) -> Option<Done>;
     /// Asks retry `atom` how to resolve a failure (on the calling thread).
     fn decide(&mut self, atom: usize, history: &History, args: &Value) -> Decision;
 }
@@ -240,6 +242,11 @@ impl Executor for Serial<'_> {
         self.queue.pop_front().map(|job| self.worker.perform(job))
     }
 
+    fn try_next(&mut self) -> Option<Done> {
+        // Jobs run when asked for; none is ever already back.
+        None
+    }
+
     fn decide(&mut self, atom: usize, history: &History, args: &Value) -> Decision {
         self.worker.decide(atom, history, args)
     }
@@ -248,17 +255,20 @@ impl Executor for Serial<'_> {
 /// Runs jobs on `workers` threads of a scope.
 pub(crate) struct Parallel<'a> {
     worker: &'a Worker<'a>,
-    workers: usize,
+    capacity: usize,
     jobs: Option<Sender<Job>>,
     done: Receiver<Done>,
 }
 
 impl<'a> Parallel<'a> {
-    /// Starts `workers` threads in `scope`; they stop when `self` is dropped.
+    /// Starts `workers` threads in `scope`, with up to `depth` jobs in
+    /// flight per worker (queued ones keep a worker from idling while the
+    /// scheduler commits); they stop when `self` is dropped.
     pub(crate) fn start<'env>(
         scope: &'a std::thread::Scope<'a, 'env>,
         worker: &'a Worker<'a>,
         workers: usize,
+        depth: usize,
     ) -> Self {
         let (job_tx, job_rx) = channel::<Job>();
         let (done_tx, done_rx) = channel::<Done>();
@@ -281,7 +291,7 @@ impl<'a> Parallel<'a> {
         }
         Parallel {
             worker,
-            workers,
+            capacity: workers * depth.max(1),
             jobs: Some(job_tx),
             done: done_rx,
         }
@@ -290,9 +300,7 @@ impl<'a> Parallel<'a> {
 
 impl Executor for Parallel<'_> {
     fn capacity(&self) -> usize {
-        // One job queued behind each running one, so a worker never idles
-        // waiting for the scheduler between two jobs.
-        self.workers * 2
+        self.capacity
     }
 
     fn submit(&mut self, job: Job) {
@@ -306,6 +314,10 @@ impl Executor for Parallel<'_> {
 
     fn next(&mut self) -> Option<Done> {
         self.done.recv().ok()
+    }
+
+    fn try_next(&mut self) -> Option<Done> {
+        self.done.try_recv().ok()
     }
 
     fn decide(&mut self, atom: usize, history: &History, args: &Value) -> Decision {

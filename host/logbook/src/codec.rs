@@ -5,8 +5,8 @@
 
 use crate::error::LogbookError;
 use crate::record::{AtomDetail, AtomKind, FlowDetail, FlowId, LogBook, Transition};
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use taskbox_model::{AtomFailure, AtomState, Failure, FlowState, History, Intention};
@@ -294,7 +294,10 @@ mod tests {
     fn garbage_is_an_error_not_a_panic() {
         let bytes = encode_atom(&sample_atom()).expect("encode");
         for cut in 0..bytes.len() {
-            assert!(decode_atom(0, &bytes[..cut]).is_err(), "prefix of {cut} bytes");
+            assert!(
+                decode_atom(0, &bytes[..cut]).is_err(),
+                "prefix of {cut} bytes"
+            );
         }
         let err = decode_flow(FlowId(1), &[0xff; 40]).expect_err("garbage");
         assert!(err.to_string().contains("corrupt flow record"), "{err}");

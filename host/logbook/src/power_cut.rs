@@ -89,7 +89,9 @@ fn offset(offset: u64, len: usize, size: usize) -> io::Result<std::ops::Range<us
     let end = start
         .checked_add(len)
         .filter(|&end| end <= size)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "beyond the end of the disk"))?;
+        .ok_or_else(|| {
+            io::Error::new(io::ErrorKind::UnexpectedEof, "beyond the end of the disk")
+        })?;
     Ok(start..end)
 }
 

@@ -149,11 +149,18 @@ fn missing_is_empty<T>(result: Result<T, TableError>) -> Result<Option<T>, Logbo
     }
 }
 
-fn put_atoms(txn: &WriteTransaction, id: FlowId, atoms: &[&AtomDetail]) -> Result<(), LogbookError> {
+fn put_atoms(
+    txn: &WriteTransaction,
+    id: FlowId,
+    atoms: &[&AtomDetail],
+) -> Result<(), LogbookError> {
     let mut table = try_redb!("saving atoms", txn.open_table(ATOMS));
     for atom in atoms {
         let bytes = encode_atom(atom)?;
-        try_redb!("saving atoms", table.insert((id.0, atom.index), bytes.as_slice()));
+        try_redb!(
+            "saving atoms",
+            table.insert((id.0, atom.index), bytes.as_slice())
+        );
     }
     Ok(())
 }

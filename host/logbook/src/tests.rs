@@ -97,7 +97,10 @@ fn unknown_schema_version_is_refused() {
     let err = RedbLogbook::open(&path).expect_err("version 99");
     let text = err.to_string();
     assert!(text.contains("schema version 99"), "{text}");
-    assert!(text.contains(&format!("reads version {SCHEMA_VERSION}")), "{text}");
+    assert!(
+        text.contains(&format!("reads version {SCHEMA_VERSION}")),
+        "{text}"
+    );
 }
 
 #[test]
