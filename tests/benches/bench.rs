@@ -6,7 +6,10 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use taskbox::{Engine, EngineOptions, Flow, Limits, Mode, Plugin, Sandbox, SandboxConfig, Task};
+use taskbox::{
+    Engine, EngineOptions, Flow, Limits, Logbook, Mode, Plugin, RedbLogbook, Sandbox,
+    SandboxConfig, Task,
+};
 use wasmtime::component::{Component, ComponentType, Lift, Linker, ResourceTable};
 use wasmtime::{
     Config, Enabled, Engine as WasmEngine, InstanceAllocationStrategy, PoolingAllocationConfig,
@@ -174,16 +177,17 @@ fn best_of_three<T>(
     Ok(best)
 }
 
-/// The best of three runs of `flow`.
+/// The best of three runs of `flow`, recorded in `logbook` if given.
 fn flow_row(
     sandbox: &Arc<Sandbox>,
     plugins: &taskbox::PluginSet,
     flow: &Flow,
     mode: Mode,
+    logbook: Option<&Arc<dyn Logbook>>,
 ) -> anyhow::Result<Row> {
     let tasks = flow.tasks().len();
     best_of_three(
-        || flow_once(sandbox, plugins, flow, mode, tasks),
+        || flow_once(sandbox, plugins, flow, mode, logbook, tasks),
         |row| row.per_task,
     )
 }
@@ -193,10 +197,11 @@ fn flow_once(
     plugins: &taskbox::PluginSet,
     flow: &Flow,
     mode: Mode,
+    logbook: Option<&Arc<dyn Logbook>>,
     n: usize,
 ) -> anyhow::Result<Row> {
     let started = Instant::now();
-    let engine = Engine::new(
+    let mut engine = Engine::new(
         sandbox.clone(),
         plugins,
         flow,
@@ -206,19 +211,41 @@ fn flow_once(
             ..EngineOptions::default()
         },
     )?;
+    if let Some(logbook) = logbook {
+        engine = engine.record(logbook.clone(), "bench", BTreeMap::new())?;
+    }
     let compile = started.elapsed();
     let started = Instant::now();
-    let outcome = engine.run().expect("an in-memory run");
+    let outcome = engine.run()?;
     let run = started.elapsed();
     if !outcome.succeeded() {
         anyhow::bail!("{} failed: {:?}", flow.name, outcome.failures.first());
     }
     Ok(Row {
-        what: format!("{} ({mode:?})", flow.name),
+        what: format!(
+            "{} ({mode:?}){}",
+            flow.name,
+            if logbook.is_some() { ", durable" } else { "" }
+        ),
         compile,
         run,
         per_task: (compile + run) / n as u32,
     })
+}
+
+/// One durable redb commit of one small record, straight on redb.
+fn redb_commit(path: &std::path::Path, commits: u32) -> anyhow::Result<Duration> {
+    const TABLE: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("bench");
+    let db = redb::Database::create(path)?;
+    let record = [7u8; 200];
+    let started = Instant::now();
+    for i in 0..commits {
+        let txn = db.begin_write()?;
+        txn.open_table(TABLE)?
+            .insert(u64::from(i), record.as_slice())?;
+        txn.commit()?;
+    }
+    Ok(started.elapsed() / commits)
 }
 
 fn us(d: Duration) -> String {
@@ -272,16 +299,12 @@ fn main() -> anyhow::Result<()> {
         "{:<34} {:>12} {:>12} {:>14} {:>10}",
         "flow", "compile", "run", "per task", "vs floor"
     );
+    let parallel = Mode::Parallel { workers: 2 };
     let rows = [
-        flow_row(&sandbox, &plugins, &chain(1_000), Mode::Serial)?,
-        flow_row(&sandbox, &plugins, &chain(10_000), Mode::Serial)?,
-        flow_row(&sandbox, &plugins, &unordered(1_000), Mode::Serial)?,
-        flow_row(
-            &sandbox,
-            &plugins,
-            &unordered(1_000),
-            Mode::Parallel { workers: 2 },
-        )?,
+        flow_row(&sandbox, &plugins, &chain(1_000), Mode::Serial, None)?,
+        flow_row(&sandbox, &plugins, &chain(10_000), Mode::Serial, None)?,
+        flow_row(&sandbox, &plugins, &unordered(1_000), Mode::Serial, None)?,
+        flow_row(&sandbox, &plugins, &unordered(1_000), parallel, None)?,
     ];
     for row in rows {
         println!(
@@ -296,6 +319,54 @@ fn main() -> anyhow::Result<()> {
     println!();
     println!(
         "per task = (compile + run) / tasks, best of 3; linear growth shows as a flat per-task cost from 1,000 to 10,000."
+    );
+    durable(&sandbox, &plugins)
+}
+
+/// Durable runs on a redb file next to a bare redb commit on the same disk.
+fn durable(sandbox: &Arc<Sandbox>, plugins: &taskbox::PluginSet) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let commit = best_of_three(|| redb_commit(&dir.path().join("bare.redb"), 200), |d| *d)?;
+    let logbook: Arc<dyn Logbook> = Arc::new(RedbLogbook::open(&dir.path().join("book.redb"))?);
+    println!();
+    println!(
+        "{:<44} {:>12}",
+        "durable: one bare redb commit (fsync)",
+        us(commit)
+    );
+    println!(
+        "{:<44} {:>12} {:>12} {:>14} {:>10}",
+        "flow", "record", "run", "per task", "vs commit"
+    );
+    let rows = [
+        flow_row(
+            sandbox,
+            plugins,
+            &chain(1_000),
+            Mode::Serial,
+            Some(&logbook),
+        )?,
+        flow_row(
+            sandbox,
+            plugins,
+            &unordered(1_000),
+            Mode::Parallel { workers: 2 },
+            Some(&logbook),
+        )?,
+    ];
+    for row in rows {
+        println!(
+            "{:<44} {:>12} {:>12} {:>14} {:>9.2}x",
+            row.what,
+            format!("{:.1?}", row.compile),
+            format!("{:.1?}", row.run),
+            us(row.per_task),
+            row.per_task.as_secs_f64() / commit.as_secs_f64()
+        );
+    }
+    println!();
+    println!(
+        "durable: every state change committed before its consequences start; one commit per scheduler step (the chain: one per task; parallel completions share commits)."
     );
     Ok(())
 }

@@ -8,8 +8,9 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use taskbox::{
-    AtomState, Engine, EngineError, EngineOptions, Event, Flow, FlowId, FlowState, Logbook, Mode,
-    Outcome, PluginSet, PowerCut, RedbLogbook, ResumeOptions, Retry, Sandbox, Task, TransitionKind,
+    AtomState, Engine, EngineError, EngineOptions, Event, Flow, FlowId, FlowSpec, FlowState,
+    Intention, Logbook, Mode, Outcome, PluginSet, PowerCut, RedbLogbook, ResumeOptions, Sandbox,
+    SpecFormat, Task, TransitionKind,
 };
 
 struct Setup {
@@ -100,4 +101,324 @@ fn a_durable_run_persists_every_atom_and_its_story() {
         logbook.transitions(id).expect("transitions").len(),
         story.len()
     );
+}
+
+fn spec(file: &str) -> FlowSpec {
+    let path = format!("{}/../examples/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect("example file");
+    FlowSpec::parse(&text, SpecFormat::Toml, file).expect("example parses")
+}
+
+/// A flow to crash: what it runs, on which engine, with which store.
+struct Scenario {
+    name: &'static str,
+    flow: Flow,
+    store: Value,
+    mode: Mode,
+}
+
+fn scenarios() -> Vec<Scenario> {
+    let failover = spec("failover.toml");
+    let saga = spec("saga.toml");
+    let wide = (0..4).fold(Flow::unordered("wide"), |wide, i| {
+        wide.flow(
+            Flow::linear(format!("lane{i}"))
+                .task(
+                    Task::new(format!("a{i}"), "add")
+                        .inject("x", i.into())
+                        .inject("y", 1.into())
+                        .provides(format!("a{i}")),
+                )
+                .task(
+                    Task::new(format!("m{i}"), "multiply")
+                        .rebind("x", format!("a{i}"))
+                        .inject("y", 10.into())
+                        .provides(format!("m{i}")),
+                ),
+        )
+    });
+    let mut saga_store = serde_json::to_value(&saga.store).expect("store");
+    saga_store["country"] = json!("JP");
+    vec![
+        Scenario {
+            name: "chain",
+            flow: chain(6),
+            store: json!({"start": 1}),
+            mode: Mode::Serial,
+        },
+        Scenario {
+            name: "saga reverting",
+            flow: saga.flow.clone(),
+            store: saga_store.clone(),
+            mode: Mode::Serial,
+        },
+        Scenario {
+            name: "saga reverting, parallel",
+            flow: saga.flow,
+            store: saga_store,
+            mode: Mode::Parallel { workers: 2 },
+        },
+        Scenario {
+            name: "failover retries",
+            flow: failover.flow,
+            store: serde_json::to_value(&failover.store).expect("store"),
+            mode: Mode::Serial,
+        },
+        Scenario {
+            name: "wide, parallel",
+            flow: wide,
+            store: json!({}),
+            mode: Mode::Parallel { workers: 2 },
+        },
+    ]
+}
+
+/// What must match between an uninterrupted run and a resumed one.
+fn essence(outcome: &Outcome) -> Value {
+    let atoms: Vec<Value> = outcome
+        .atoms
+        .iter()
+        .map(|a| {
+            json!({
+                "name": a.name, "state": a.state, "result": a.result, "failure": a.failure,
+                "revert_failure": a.revert_failure, "history": a.history,
+            })
+        })
+        .collect();
+    json!({"state": outcome.state, "atoms": atoms, "values": outcome.fetch_all()})
+}
+
+/// Atoms the logbook holds as done: SUCCESS, intending to execute.
+fn succeeded(logbook: &dyn Logbook, id: FlowId) -> Vec<String> {
+    logbook
+        .atoms(id)
+        .expect("atoms")
+        .into_iter()
+        .filter(|a| a.state == AtomState::Success && a.intention == Intention::Execute)
+        .map(|a| a.name)
+        .collect()
+}
+
+/// Fails when an atom in `done` runs again before being reverted or retried.
+fn assert_none_rerun(done: &[String], recorder: &Recorder, context: &str) {
+    let mut undone = Vec::new();
+    for event in recorder.events() {
+        if let Event::Atom { atom, to, .. } = event {
+            match to {
+                AtomState::Reverting | AtomState::Retrying | AtomState::Pending => {
+                    undone.push(atom)
+                }
+                AtomState::Running => assert!(
+                    !done.contains(&atom) || undone.contains(&atom),
+                    "{context}: SUCCESS atom {atom} executed again"
+                ),
+                _ => {}
+            }
+        }
+    }
+}
+
+fn resume(setup: &Setup, logbook: Arc<dyn Logbook>, id: FlowId) -> (Outcome, Recorder) {
+    let engine = Engine::resume(
+        setup.sandbox.clone(),
+        &setup.plugins,
+        logbook,
+        id,
+        &ResumeOptions::default(),
+    )
+    .expect("resumes");
+    let recorder = Recorder::default();
+    engine.subscribe(recorder.listener());
+    (engine.run().expect("resumed run"), recorder)
+}
+
+#[test]
+fn a_power_cut_at_any_sync_resumes_to_the_same_outcome() {
+    let setup = setup();
+    let mut cuts = 0;
+    for scenario in scenarios() {
+        let before = cuts;
+        let reference = {
+            let logbook: Arc<dyn Logbook> = Arc::new(RedbLogbook::in_memory().expect("logbook"));
+            let engine = recorded(
+                &setup,
+                logbook,
+                &scenario.flow,
+                scenario.store.clone(),
+                scenario.mode,
+            );
+            essence(&engine.run().expect("reference run"))
+        };
+        for cut in 1.. {
+            let disk = PowerCut::new();
+            let logbook: Arc<dyn Logbook> =
+                Arc::new(RedbLogbook::with_backend(disk.clone(), "disk").expect("logbook"));
+            let engine = recorded(
+                &setup,
+                logbook,
+                &scenario.flow,
+                scenario.store.clone(),
+                scenario.mode,
+            );
+            let id = engine.flow_id().expect("recorded");
+            disk.cut_at_sync(cut);
+            let ran = engine.run();
+            if !disk.is_cut() {
+                assert_eq!(
+                    essence(&ran.expect("uncut run")),
+                    reference,
+                    "{}",
+                    scenario.name
+                );
+                eprintln!("{}: {} power cuts resumed", scenario.name, cuts - before);
+                break;
+            }
+            let err = ran.expect_err("a cut run fails");
+            assert!(matches!(err, EngineError::Logbook(_)), "{err}");
+            drop(engine);
+            cuts += 1;
+            for (image, kind) in [
+                (disk.durable_image(), "lost"),
+                (disk.written_image(), "written"),
+            ] {
+                let context = format!(
+                    "{} cut at sync {cut}, unsynced writes {kind}",
+                    scenario.name
+                );
+                let logbook: Arc<dyn Logbook> = Arc::new(
+                    RedbLogbook::with_backend(PowerCut::from_image(image), "disk")
+                        .unwrap_or_else(|e| panic!("{context}: reopen: {e}")),
+                );
+                let done = succeeded(logbook.as_ref(), id);
+                let (outcome, recorder) = resume(&setup, logbook, id);
+                assert_eq!(essence(&outcome), reference, "{context}");
+                assert_none_rerun(&done, &recorder, &context);
+            }
+        }
+    }
+    assert!(cuts >= 40, "only {cuts} cuts");
+}
+
+#[test]
+fn suspend_stops_starting_atoms_and_resume_finishes_the_flow() {
+    let setup = setup();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("book.redb");
+    let id = {
+        let logbook: Arc<dyn Logbook> = Arc::new(RedbLogbook::open(&path).expect("logbook"));
+        let engine = recorded(
+            &setup,
+            logbook.clone(),
+            &chain(5),
+            json!({"start": 0}),
+            Mode::Serial,
+        );
+        let suspender = engine.suspender();
+        engine.subscribe(move |event| {
+            if let Event::Atom {
+                atom,
+                to: AtomState::Success,
+                ..
+            } = event
+            {
+                if atom == "add1" {
+                    suspender.suspend();
+                }
+            }
+        });
+        let outcome = engine.run().expect("runs");
+        assert_eq!(outcome.state, FlowState::Suspended);
+        assert!(!outcome.succeeded());
+        let id = engine.flow_id().expect("recorded");
+        let flow = logbook.flow(id).expect("flow");
+        assert_eq!(flow.state, FlowState::Suspended);
+        let states: Vec<AtomState> = logbook
+            .atoms(id)
+            .expect("atoms")
+            .iter()
+            .map(|a| a.state)
+            .collect();
+        use AtomState::{Pending, Success};
+        assert_eq!(states, [Success, Success, Pending, Pending, Pending]);
+        id
+    };
+    // Another process resumes it from the file.
+    let logbook: Arc<dyn Logbook> = Arc::new(RedbLogbook::open(&path).expect("reopen"));
+    let (outcome, recorder) = resume(&setup, logbook.clone(), id);
+    assert_eq!(outcome.state, FlowState::Success);
+    assert_eq!(outcome.fetch("s4"), Some(&json!(5)));
+    assert_none_rerun(&["add0".into(), "add1".into()], &recorder, "resume");
+    let flows: Vec<String> = recorder
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            Event::Flow { to, .. } => Some(to.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(flows, ["RESUMING", "RUNNING", "SUCCESS"]);
+    let story = logbook.transitions(id).expect("transitions");
+    assert!(story.iter().any(|t| matches!(
+        t.kind,
+        TransitionKind::Flow {
+            from: FlowState::Running,
+            to: FlowState::Suspending
+        }
+    )));
+}
+
+#[test]
+fn a_changed_plugin_is_refused_on_resume_unless_accepted() {
+    let setup = setup();
+    let logbook: Arc<dyn Logbook> = Arc::new(RedbLogbook::in_memory().expect("logbook"));
+    let engine = recorded(
+        &setup,
+        logbook.clone(),
+        &chain(2),
+        json!({"start": 0}),
+        Mode::Serial,
+    );
+    engine.suspend();
+    assert_eq!(engine.run().expect("runs").state, FlowState::Suspended);
+    let id = engine.flow_id().expect("recorded");
+    let recorded_hash = logbook.atoms(id).expect("atoms")[0].plugin_hash.clone();
+    // Same name, other component: "add" is now multiply's code.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(taskbox_tests::MULTIPLY, dir.path().join("add.wasm")).expect("copy");
+    let changed = setup
+        .sandbox
+        .load_dir(dir.path(), &taskbox::Limits::default())
+        .expect("loads");
+    let current = changed.get("add").expect("add").hash().to_string();
+    let err = Engine::resume(
+        setup.sandbox.clone(),
+        &changed,
+        logbook.clone(),
+        id,
+        &ResumeOptions::default(),
+    )
+    .expect_err("changed plugin");
+    let text = err.to_string();
+    for needle in ["'add0'", &recorded_hash, &current] {
+        assert!(text.contains(needle), "{needle} missing from: {text}");
+    }
+    let accept = ResumeOptions {
+        accept_changed_plugins: true,
+        ..ResumeOptions::default()
+    };
+    let engine = Engine::resume(
+        setup.sandbox.clone(),
+        &changed,
+        logbook.clone(),
+        id,
+        &accept,
+    )
+    .expect("accepted");
+    let outcome = engine.run().expect("runs");
+    assert_eq!(outcome.state, FlowState::Success);
+    // 0 * 1 then * 1 with multiply's code.
+    assert_eq!(outcome.fetch("s1"), Some(&json!(0)));
+    let atom = &logbook.atoms(id).expect("atoms")[0];
+    assert_eq!(atom.plugin_hash, current);
+    assert_eq!(atom.meta["previous_plugin_hash"], recorded_hash);
 }

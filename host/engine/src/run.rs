@@ -241,20 +241,21 @@ impl<'g> Run<'g> {
         }
     }
 
-    /// Commits this step's changes, unless a commit failed before.
-    fn commit(&mut self) -> Result<(), ()> {
+    /// Commits this step's changes; false once a commit has failed (the
+    /// run is halted then).
+    fn commit(&mut self) -> bool {
         if self.halted.is_some() {
-            return Err(());
+            return false;
         }
         let Some(journal) = &mut self.journal else {
-            return Ok(());
+            return true;
         };
         if let Err(e) = journal.commit(&self.atoms, self.state, &self.failures) {
             tracing::error!(flow = self.flow, error = %e, "logbook commit failed; stopping");
             self.halted = Some(e);
-            return Err(());
+            return false;
         }
-        Ok(())
+        true
     }
 
     fn name(&self, atom: usize) -> &'g str {
@@ -435,10 +436,9 @@ impl<'g> Run<'g> {
             FlowState::Reverted
         };
         self.set_flow(end);
-        if self.commit().is_err() {
-            if let Some(e) = self.halted.take() {
-                return Err(e);
-            }
+        self.commit();
+        if let Some(e) = self.halted.take() {
+            return Err(e);
         }
         Ok(self.into_outcome(started.elapsed()))
     }
@@ -482,7 +482,7 @@ impl<'g> Run<'g> {
             }
             break;
         }
-        if self.commit().is_err() {
+        if !self.commit() {
             self.in_flight -= self.outbox.len();
             self.outbox.clear();
             return;

@@ -236,18 +236,17 @@ impl Logbook for RedbLogbook {
             if !transitions.is_empty() {
                 let mut table = try_redb!("saving transitions", txn.open_table(TRANSITIONS));
                 let range = (flow.id.0, 0)..=(flow.id.0, u64::MAX);
-                let mut next = try_redb!("saving transitions", table.range(range))
+                let next = try_redb!("saving transitions", table.range(range))
                     .next_back()
                     .transpose()
                     .map_err(|e| storage("saving transitions")(e.into()))?
                     .map_or(0, |(key, _)| key.value().1 + 1);
-                for transition in transitions {
+                for (seq, transition) in (next..).zip(transitions) {
                     let bytes = encode_transition(transition)?;
                     try_redb!(
                         "saving transitions",
-                        table.insert((flow.id.0, next), bytes.as_slice())
+                        table.insert((flow.id.0, seq), bytes.as_slice())
                     );
-                    next += 1;
                 }
             }
             Ok(())

@@ -1,7 +1,7 @@
 //! Sandbox limits: safe defaults, overridable globally and per task.
 
 use crate::units::{UnitError, parse_duration, parse_size};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::time::Duration;
 
 /// The limits one sandboxed call runs under.
@@ -63,19 +63,32 @@ impl Limits {
 #[serde(deny_unknown_fields)]
 pub struct LimitOverrides {
     /// Linear memory cap.
-    #[serde(default, deserialize_with = "de_size")]
+    #[serde(
+        default,
+        deserialize_with = "de_size",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub memory: Option<u64>,
     /// CPU deadline per call.
-    #[serde(default, deserialize_with = "de_duration")]
+    #[serde(
+        default,
+        deserialize_with = "de_duration",
+        serialize_with = "ser_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub timeout: Option<Duration>,
     /// Result size cap.
-    #[serde(default, deserialize_with = "de_size")]
+    #[serde(
+        default,
+        deserialize_with = "de_size",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub result_size: Option<u64>,
     /// Log messages per call.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_messages: Option<u32>,
     /// Bytes per log message.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_bytes: Option<u32>,
 }
 
@@ -109,9 +122,42 @@ fn de_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     }
 }
 
+/// Writes a duration as the spec format reads it: whole milliseconds
+/// (durations are given in milliseconds or coarser units).
+fn ser_duration<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_str(&format!("{}ms", d.as_millis())),
+        None => s.serialize_none(),
+    }
+}
+
 fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     let text = String::deserialize(d)?;
     parse_duration(&text)
         .map(Some)
         .map_err(serde::de::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_round_trip_through_json() {
+        let overrides = LimitOverrides {
+            memory: Some(32 << 20),
+            timeout: Some(Duration::from_millis(1500)),
+            log_bytes: Some(10),
+            ..LimitOverrides::default()
+        };
+        let text = serde_json::to_string(&overrides).expect("serializes");
+        assert_eq!(
+            text,
+            r#"{"memory":33554432,"timeout":"1500ms","log_bytes":10}"#
+        );
+        let back: LimitOverrides = serde_json::from_str(&text).expect("parses");
+        assert_eq!(back, overrides);
+        let empty: LimitOverrides = serde_json::from_str("{}").expect("parses");
+        assert_eq!(empty, LimitOverrides::default());
+    }
 }
