@@ -27,7 +27,8 @@ pub use taskbox_logbook::{
 };
 pub use taskbox_model::{
     AtomFailure, AtomState, Attempt, Controller, Decision, Delay, Failure, Flow, FlowSpec,
-    FlowState, History, LimitOverrides, Limits, Pattern, Provides, Retry, SpecFormat, Task, kinds,
+    FlowState, History, Intention, LimitOverrides, Limits, Pattern, Provides, Retry, SpecFormat,
+    Task, kinds,
 };
 pub use taskbox_sandbox::{
     CallObserver, LoadError, LogLevel, NoObserver, Plugin, PluginSet, Sandbox, SandboxConfig,
