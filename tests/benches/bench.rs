@@ -248,6 +248,20 @@ fn redb_commit(path: &std::path::Path, commits: u32) -> anyhow::Result<Duration>
     Ok(started.elapsed() / commits)
 }
 
+/// One line per row, the per-task cost also as a multiple of `unit`.
+fn print_rows(rows: &[Row], width: usize, unit: Duration) {
+    for row in rows {
+        println!(
+            "{:<width$} {:>12} {:>12} {:>14} {:>9.2}x",
+            row.what,
+            format!("{:.1?}", row.compile),
+            format!("{:.1?}", row.run),
+            us(row.per_task),
+            row.per_task.as_secs_f64() / unit.as_secs_f64()
+        );
+    }
+}
+
 fn us(d: Duration) -> String {
     format!("{:.2} µs", d.as_secs_f64() * 1e6)
 }
@@ -306,16 +320,7 @@ fn main() -> anyhow::Result<()> {
         flow_row(&sandbox, &plugins, &unordered(1_000), Mode::Serial, None)?,
         flow_row(&sandbox, &plugins, &unordered(1_000), parallel, None)?,
     ];
-    for row in rows {
-        println!(
-            "{:<34} {:>12} {:>12} {:>14} {:>9.2}x",
-            row.what,
-            format!("{:.1?}", row.compile),
-            format!("{:.1?}", row.run),
-            us(row.per_task),
-            row.per_task.as_secs_f64() / floor_cost.as_secs_f64()
-        );
-    }
+    print_rows(&rows, 34, floor_cost);
     println!();
     println!(
         "per task = (compile + run) / tasks, best of 3; linear growth shows as a flat per-task cost from 1,000 to 10,000."
@@ -354,16 +359,7 @@ fn durable(sandbox: &Arc<Sandbox>, plugins: &taskbox::PluginSet) -> anyhow::Resu
             Some(&logbook),
         )?,
     ];
-    for row in rows {
-        println!(
-            "{:<44} {:>12} {:>12} {:>14} {:>9.2}x",
-            row.what,
-            format!("{:.1?}", row.compile),
-            format!("{:.1?}", row.run),
-            us(row.per_task),
-            row.per_task.as_secs_f64() / commit.as_secs_f64()
-        );
-    }
+    print_rows(&rows, 44, commit);
     println!();
     println!(
         "durable: every state change committed before its consequences start; one commit per scheduler step (the chain: one per task; parallel completions share commits)."

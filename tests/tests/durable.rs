@@ -70,17 +70,18 @@ fn recorded(
     .expect("records")
 }
 
+/// A serial chain of `n` adds from `start`, recorded in an in-memory logbook.
+fn in_memory_chain(setup: &Setup, n: usize, start: i64) -> (Arc<dyn Logbook>, Engine) {
+    let logbook: Arc<dyn Logbook> = Arc::new(RedbLogbook::in_memory().expect("logbook"));
+    let values = json!({ "start": start });
+    let engine = recorded(setup, logbook.clone(), &chain(n), values, Mode::Serial);
+    (logbook, engine)
+}
+
 #[test]
 fn a_durable_run_persists_every_atom_and_its_story() {
     let setup = setup();
-    let logbook: Arc<dyn Logbook> = Arc::new(RedbLogbook::in_memory().expect("logbook"));
-    let engine = recorded(
-        &setup,
-        logbook.clone(),
-        &chain(5),
-        json!({"start": 10}),
-        Mode::Serial,
-    );
+    let (logbook, engine) = in_memory_chain(&setup, 5, 10);
     let id = engine.flow_id().expect("recorded");
     let outcome = engine.run().expect("runs");
     assert_eq!(outcome.state, FlowState::Success);
@@ -370,14 +371,7 @@ fn suspend_stops_starting_atoms_and_resume_finishes_the_flow() {
 #[test]
 fn a_changed_plugin_is_refused_on_resume_unless_accepted() {
     let setup = setup();
-    let logbook: Arc<dyn Logbook> = Arc::new(RedbLogbook::in_memory().expect("logbook"));
-    let engine = recorded(
-        &setup,
-        logbook.clone(),
-        &chain(2),
-        json!({"start": 0}),
-        Mode::Serial,
-    );
+    let (logbook, engine) = in_memory_chain(&setup, 2, 0);
     engine.suspend();
     assert_eq!(engine.run().expect("runs").state, FlowState::Suspended);
     let id = engine.flow_id().expect("recorded");
