@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 bash scripts/build-plugins.sh
 cargo build -p taskbox
 taskbox=target/debug/taskbox
+# The demo's own logbook, fresh each time (the default is under ~/.local/share).
+export TASKBOX_DB=target/demo/logbook.redb
+rm -f "$TASKBOX_DB"
 
 echo
 echo "== plugins"
@@ -24,6 +27,11 @@ if "$taskbox" run examples/saga.toml --plugins target/plugins --store country=JP
     echo "expected the Japan order to fail" >&2
     exit 1
 fi
+
+echo
+echo "== the logbook: every flow, and the reverted order's story"
+"$taskbox" logbook ls
+"$taskbox" logbook show 2
 
 echo
 echo "== arithmetic on the parallel engine"

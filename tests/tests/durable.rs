@@ -321,10 +321,9 @@ fn suspend_stops_starting_atoms_and_resume_finishes_the_flow() {
                 to: AtomState::Success,
                 ..
             } = event
+                && atom == "add1"
             {
-                if atom == "add1" {
-                    suspender.suspend();
-                }
+                suspender.suspend();
             }
         });
         let outcome = engine.run().expect("runs");

@@ -5,6 +5,10 @@ use std::path::PathBuf;
 
 /// Run untrusted tasks as sandboxed WebAssembly components, with OpenStack
 /// TaskFlow's semantics: flows of atoms that execute, and revert on failure.
+///
+/// Exit codes: 0 the flow succeeded; 1 it did not (reverted or failed);
+/// 2 bad input or an error before or outside the flow; 3 suspended
+/// (Ctrl-C), resume with `taskbox resume ID`; 130 a second Ctrl-C.
 #[derive(Debug, Parser)]
 #[command(name = "taskbox", version, propagate_version = true)]
 pub(crate) struct Cli {
@@ -23,6 +27,67 @@ pub(crate) enum Command {
     Plugins(PluginsArgs),
     /// Print a flow's execution graph as Graphviz DOT.
     Graph(GraphArgs),
+    /// Continue a recorded flow that crashed or was suspended. Atoms that
+    /// succeeded keep their results; atoms that were running run again.
+    Resume(ResumeArgs),
+    /// Inspect the logbook: the flows it holds and their story.
+    #[command(subcommand)]
+    Logbook(LogbookCommand),
+}
+
+/// Where the logbook is.
+#[derive(Debug, Args)]
+pub(crate) struct DbArgs {
+    /// The logbook file (redb). Default: $TASKBOX_DB, else
+    /// $XDG_DATA_HOME/taskbox/logbook.redb, else
+    /// ~/.local/share/taskbox/logbook.redb. One process at a time may
+    /// have it open.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) db: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LogbookCommand {
+    /// List the recorded flows: id, state, atoms done, times.
+    Ls {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one flow: its atoms (states, results, failures, timings, plugin
+    /// hashes), retry histories and every transition in order.
+    Show {
+        /// The flow's id (see `taskbox logbook ls`).
+        id: String,
+        #[command(flatten)]
+        db: DbArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ResumeArgs {
+    /// The flow's id (printed by `run`; see `taskbox logbook ls`).
+    pub(crate) id: String,
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+    /// Directory of plugin components (default: the one the flow was
+    /// started with).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) plugins: Option<PathBuf>,
+    /// Resume even if an atom's plugin is not the component it ran with
+    /// (its content hash changed); the old hash is kept in the atom's record.
+    #[arg(long)]
+    pub(crate) accept_changed_plugins: bool,
+    /// Print events and the summary as JSON lines.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) sandbox: SandboxArgs,
 }
 
 /// Options shared by commands that load plugins.
@@ -88,6 +153,11 @@ pub(crate) struct RunArgs {
     /// only the retry's own scope is reverted).
     #[arg(long)]
     pub(crate) defer_reverts: bool,
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+    /// Run without recording the flow (it cannot be resumed).
+    #[arg(long, conflicts_with = "db")]
+    pub(crate) no_db: bool,
 }
 
 #[derive(Debug, Args)]

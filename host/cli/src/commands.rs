@@ -3,6 +3,7 @@
 use crate::args::{
     Cli, Command, EngineKind, FlowArgs, GraphArgs, PluginsArgs, RunArgs, SandboxArgs,
 };
+use crate::logbook;
 use crate::output::{Reporter, Style, print_plugins, print_summary};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use taskbox::{
-    Engine, EngineOptions, FlowSpec, LimitOverrides, Limits, Mode, PluginSet, Sandbox,
+    Engine, EngineOptions, FlowSpec, FlowState, LimitOverrides, Limits, Mode, PluginSet, Sandbox,
     SandboxConfig, SpecOnly, compile,
 };
 use taskbox_model::{parse_duration, parse_size};
@@ -23,6 +24,8 @@ pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Validate(args) => validate(args),
         Command::Plugins(args) => plugins(args),
         Command::Graph(args) => graph(args),
+        Command::Resume(args) => logbook::resume(args),
+        Command::Logbook(command) => logbook::inspect(command),
     }
 }
 
@@ -42,7 +45,7 @@ fn parse_store(pairs: &[String]) -> Result<BTreeMap<String, Value>> {
     Ok(store)
 }
 
-fn overrides(args: &SandboxArgs) -> Result<LimitOverrides> {
+pub(crate) fn overrides(args: &SandboxArgs) -> Result<LimitOverrides> {
     Ok(LimitOverrides {
         memory: args
             .memory
@@ -73,7 +76,7 @@ fn default_cache_dir() -> Option<PathBuf> {
     Some(base.join("taskbox").join("compiled"))
 }
 
-fn sandbox(args: &SandboxArgs, workers: usize) -> Result<Arc<Sandbox>> {
+pub(crate) fn sandbox(args: &SandboxArgs, workers: usize) -> Result<Arc<Sandbox>> {
     let config = SandboxConfig {
         max_instances: u32::try_from(workers).unwrap_or(u32::MAX).saturating_add(8),
         cache_dir: if args.no_cache {
@@ -146,8 +149,32 @@ fn run(args: RunArgs) -> Result<ExitCode> {
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from)),
         },
     };
-    let (_, engine) = prepare(&args.flow, mode, args.defer_reverts)?;
-    let style = if args.json {
+    let (_, mut engine) = prepare(&args.flow, mode, args.defer_reverts)?;
+    if !args.no_db {
+        let book = logbook::open(&args.db)?;
+        let meta = BTreeMap::from([
+            ("plugins".to_string(), absolute(&args.flow.plugins)),
+            ("flow_file".to_string(), absolute(&args.flow.flow)),
+        ]);
+        engine = engine.record(book.clone(), "cli", meta)?;
+        if let Some(id) = engine.flow_id() {
+            eprintln!("logbook {}: flow {id}", book.path().display());
+        }
+    }
+    drive(&engine, args.json)
+}
+
+/// `path` made absolute, as text, for the logbook's meta.
+fn absolute(path: &Path) -> String {
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// Runs `engine` with live output and a summary; Ctrl-C suspends it.
+pub(crate) fn drive(engine: &Engine, json: bool) -> Result<ExitCode> {
+    let style = if json {
         Style::Json
     } else if std::io::stderr().is_terminal() {
         Style::Bar
@@ -157,14 +184,44 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let reporter = Arc::new(Reporter::new(style, engine.graph().atoms.len()));
     let listener = reporter.clone();
     engine.subscribe(move |event| listener.event(event));
+    suspend_on_ctrl_c(engine);
     let outcome = engine.run()?;
     reporter.finish();
     print_summary(&outcome, style)?;
-    Ok(if outcome.succeeded() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    Ok(match outcome.state {
+        FlowState::Success => ExitCode::SUCCESS,
+        FlowState::Suspended => {
+            match engine.flow_id() {
+                Some(id) => eprintln!("suspended; continue with `taskbox resume {id}`"),
+                None => eprintln!("suspended (not recorded: --no-db); nothing to resume"),
+            }
+            ExitCode::from(3)
+        }
+        _ => ExitCode::from(1),
     })
+}
+
+/// First Ctrl-C: suspend (running atoms finish, nothing new starts).
+/// Second: exit at once with 130.
+fn suspend_on_ctrl_c(engine: &Engine) {
+    let suspender = engine.suspender();
+    let id = engine.flow_id();
+    let pressed = std::sync::atomic::AtomicBool::new(false);
+    let handler = move || {
+        if pressed.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            std::process::exit(130);
+        }
+        match id {
+            Some(id) => eprintln!(
+                "suspending: running atoms finish; resume with `taskbox resume {id}` (Ctrl-C again to exit now)"
+            ),
+            None => eprintln!("suspending: running atoms finish (Ctrl-C again to exit now)"),
+        }
+        suspender.suspend();
+    };
+    if let Err(e) = ctrlc::set_handler(handler) {
+        tracing::warn!(error = %e, "Ctrl-C will not suspend the run");
+    }
 }
 
 fn validate(args: FlowArgs) -> Result<ExitCode> {

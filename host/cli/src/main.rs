@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod logbook;
 mod output;
 
 use clap::Parser;

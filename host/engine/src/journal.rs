@@ -88,6 +88,11 @@ impl Journal {
     }
 
     pub(crate) fn flow_moved(&mut self, from: FlowState, to: FlowState) {
+        // Every phase passed through counts, even within one step (RUNNING
+        // -> REVERTING -> SUSPENDING): a resumed run continues the last.
+        if matches!(to, FlowState::Running | FlowState::Reverting) {
+            self.flow.phase = to;
+        }
         self.flow_dirty = true;
         self.push(TransitionKind::Flow { from, to });
     }
@@ -127,9 +132,6 @@ impl Journal {
             atoms[atom].fill(&mut self.details[atom]);
         }
         self.flow.state = state;
-        if matches!(state, FlowState::Running | FlowState::Reverting) {
-            self.flow.phase = state;
-        }
         if self.flow.failures.as_slice() != failures {
             self.flow.failures = failures.to_vec();
         }
