@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod durable;
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use taskbox::{Event, Limits, PluginSet, Sandbox, SandboxConfig};
