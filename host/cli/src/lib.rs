@@ -22,8 +22,8 @@ pub use taskbox_engine::{
     ExecGraph, Mode, Outcome, ResumeOptions, SpecOnly, Suspender, SystemClock, compile,
 };
 pub use taskbox_logbook::{
-    AtomDetail, FlowDetail, FlowId, LogBook, Logbook, LogbookError, PowerCut, RedbLogbook,
-    Transition, TransitionKind,
+    AtomDetail, AtomKind as LogAtomKind, FlowDetail, FlowId, LogBook, Logbook, LogbookError,
+    PowerCut, RedbLogbook, Transition, TransitionKind,
 };
 pub use taskbox_model::{
     AtomFailure, AtomState, Attempt, Controller, Decision, Delay, Failure, Flow, FlowSpec,

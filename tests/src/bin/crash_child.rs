@@ -4,8 +4,20 @@
 //!
 //! `crash-child DB CACHE_DIR SCENARIO_JSON K start|resume:ID`
 //!
-//! Prints `PAUSED <flow id>` and sleeps forever at event K (K = 0: never),
-//! or `DONE <flow id> <state>` when the run ends first.
+//! - `DB`: the redb logbook to record in (`start`) or resume from;
+//! - `CACHE_DIR`: the compiled-component cache, shared with the harness so
+//!   that the child starts without compiling the guests;
+//! - `SCENARIO_JSON`: `{"flow": Flow, "store": {..}, "mode": Mode}`, used by
+//!   `start` (a resumed flow is rebuilt from the logbook);
+//! - `K`: the event to freeze at, counting from 1 (0: never);
+//! - `start` records and runs a new flow, `resume:ID` resumes flow `ID`.
+//!
+//! At event K it prints `PAUSED <flow id> <event as JSON>` and sleeps
+//! forever inside the subscriber, blocking the thread that published it: the
+//! scheduler at a transition or decision (published before its step is
+//! committed), or the thread running a guest at one of its log lines or
+//! progress reports (inside the guest's call). When the run ends first it
+//! prints `DONE <flow id> <state>`.
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -57,9 +69,10 @@ fn main() -> Result<()> {
     };
     let id = engine.flow_id().context("recorded")?;
     let seen = AtomicUsize::new(0);
-    engine.subscribe(move |_| {
+    engine.subscribe(move |event| {
         if seen.fetch_add(1, Ordering::Relaxed) + 1 == pause {
-            println!("PAUSED {id}");
+            let event = serde_json::to_string(event).unwrap_or_else(|_| "null".into());
+            println!("PAUSED {id} {event}");
             let _ = std::io::stdout().flush();
             loop {
                 std::thread::sleep(std::time::Duration::from_secs(60));
