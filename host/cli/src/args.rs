@@ -6,9 +6,10 @@ use std::path::PathBuf;
 /// Run untrusted tasks as sandboxed WebAssembly components, with OpenStack
 /// TaskFlow's semantics: flows of atoms that execute, and revert on failure.
 ///
-/// Exit codes: 0 the flow succeeded; 1 it did not (reverted or failed);
-/// 2 bad input or an error before or outside the flow; 3 suspended
-/// (Ctrl-C), resume with `taskbox resume ID`; 130 a second Ctrl-C.
+/// Exit codes: 0 the flow succeeded; 1 it did not (reverted or failed;
+/// for `post --wait`, the job was trashed); 2 bad input or an error before
+/// or outside the flow; 3 suspended (Ctrl-C), resume with
+/// `taskbox resume ID`; 130 a second Ctrl-C.
 #[derive(Debug, Parser)]
 #[command(name = "taskbox", version, propagate_version = true)]
 pub(crate) struct Cli {
@@ -33,6 +34,149 @@ pub(crate) enum Command {
     /// Inspect the logbook: the flows it holds and their story.
     #[command(subcommand)]
     Logbook(LogbookCommand),
+    /// Run the daemon: a conductor claiming jobs from the jobboard and
+    /// running their flows, and the HTTP API that `post` and `jobs` talk
+    /// to. SIGTERM or Ctrl-C shuts it down gracefully: no new claims,
+    /// running jobs get --grace to finish, the rest are suspended and
+    /// handed back to the board, to resume where they stopped.
+    Serve(ServeArgs),
+    /// Post a job to a running daemon: a flow file with its store and
+    /// engine options, or a whole JSON payload. Prints the job's id.
+    Post(PostArgs),
+    /// List, show, trash and restore the jobs of a running daemon.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+/// Where the daemon is.
+#[derive(Debug, Args)]
+pub(crate) struct ServerArgs {
+    /// The daemon's address.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "TASKBOX_SERVER",
+        default_value = "http://127.0.0.1:7878"
+    )]
+    pub(crate) server: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Directory of plugin components (*.wasm), loaded at start.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) plugins: PathBuf,
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+    /// Address of the HTTP API (port 0 picks a free one; the address is
+    /// printed).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
+    pub(crate) listen: String,
+    /// Directory of flow files that payloads may name with `flow.file`.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) flows: Option<PathBuf>,
+    /// Jobs run at once (1: a blocking conductor).
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub(crate) slots: usize,
+    /// Most workers a job's parallel engine may use (default: number of
+    /// CPUs; also a payload's default).
+    #[arg(long, value_name = "N")]
+    pub(crate) workers: Option<usize>,
+    /// A claim's lease; heartbeats renew it, and a dead conductor's jobs
+    /// are taken over when it runs out.
+    #[arg(long, value_name = "DURATION", default_value = "15s")]
+    pub(crate) lease: String,
+    /// Failed attempts (abandons and lapsed leases) after which a job goes
+    /// to the trash instead of back to the board.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub(crate) max_attempts: u32,
+    /// How long running jobs may take to finish at shutdown before they
+    /// are suspended.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub(crate) grace: String,
+    /// The conductor's name on the board (default: taskbox-PID).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: Option<String>,
+    #[command(flatten)]
+    pub(crate) sandbox: SandboxArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PostArgs {
+    /// The flow file (TOML, or JSON with a .json extension), sent inline.
+    #[arg(required_unless_present = "payload", conflicts_with = "payload")]
+    pub(crate) flow: Option<PathBuf>,
+    /// A whole job payload as JSON (a file, or - for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) payload: Option<PathBuf>,
+    /// Initial store value as NAME=JSON (a bare word is taken as a string);
+    /// repeatable.
+    #[arg(long = "store", value_name = "NAME=JSON")]
+    pub(crate) store: Vec<String>,
+    /// Engine to run with.
+    #[arg(long, value_enum, default_value_t = EngineKind::Serial)]
+    pub(crate) engine: EngineKind,
+    /// Worker threads of the parallel engine (default: the daemon's).
+    #[arg(long, value_name = "N")]
+    pub(crate) workers: Option<usize>,
+    /// TaskFlow's defer_reverts.
+    #[arg(long)]
+    pub(crate) defer_reverts: bool,
+    /// The job's name (default: the flow's).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: Option<String>,
+    /// Wait until the job is complete or trashed; exit 0 when complete,
+    /// 1 when trashed.
+    #[arg(long)]
+    pub(crate) wait: bool,
+    /// Print the job as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum JobsCommand {
+    /// List jobs in posting order: id, state, attempts, owner, flow, name.
+    Ls {
+        /// Only jobs in this state: unclaimed, claimed, complete, trashed.
+        #[arg(long, value_name = "STATE")]
+        state: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Show one job: its state, claim, attempts, failures and its flow's
+    /// atoms.
+    Show {
+        /// The job's id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Move a job to the trash (it stays inspectable and restorable).
+    Trash {
+        /// The job's id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Put a trashed job back on the board, its attempts reset.
+    Restore {
+        /// The job's id.
+        id: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
 }
 
 /// Where the logbook is.

@@ -26,11 +26,14 @@ pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Graph(args) => graph(args),
         Command::Resume(args) => logbook::resume(args),
         Command::Logbook(command) => logbook::inspect(command),
+        Command::Serve(args) => crate::serve::serve(args),
+        Command::Post(args) => crate::remote::post(args),
+        Command::Jobs(command) => crate::remote::jobs(command),
     }
 }
 
 /// Parses `NAME=JSON` pairs; a value that is not JSON is taken as a string.
-fn parse_store(pairs: &[String]) -> Result<BTreeMap<String, Value>> {
+pub(crate) fn parse_store(pairs: &[String]) -> Result<BTreeMap<String, Value>> {
     let mut store = BTreeMap::new();
     for pair in pairs {
         let Some((name, raw)) = pair.split_once('=') else {

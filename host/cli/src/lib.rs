@@ -17,9 +17,17 @@
 //! # Ok(()) }
 //! ```
 
+pub use taskbox_conductor::{
+    Checked, Conductor, ConductorError, ConductorOptions, ConductorStatus, Ending, EngineChoice,
+    EngineMode, FlowSource, JobPayload, PayloadError, PluginPin, SpecText, Workshop,
+};
 pub use taskbox_engine::{
     AtomKind, AtomReport, Catalog, Clock, CompileError, Engine, EngineError, EngineOptions, Event,
     ExecGraph, Mode, Outcome, ResumeOptions, SpecOnly, Suspender, SystemClock, compile,
+};
+pub use taskbox_jobboard::{
+    BoardError, BoardEvent, BoardOptions, Claim, Job, JobBoard, JobId, JobState, LeaseClock,
+    ManualClock, RedbJobBoard, SystemLeaseClock,
 };
 pub use taskbox_logbook::{
     AtomDetail, AtomKind as LogAtomKind, FlowDetail, FlowId, LogBook, Logbook, LogbookError,

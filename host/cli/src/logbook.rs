@@ -151,7 +151,7 @@ fn show(book: &dyn Logbook, id: FlowId, as_json: bool) -> Result<()> {
     Ok(())
 }
 
-fn header(out: &mut impl Write, flow: &FlowDetail) -> Result<()> {
+pub(crate) fn header(out: &mut impl Write, flow: &FlowDetail) -> Result<()> {
     writeln!(out, "flow {} '{}': {}", flow.id, flow.name, flow.state)?;
     writeln!(out, "  book     {}", flow.book)?;
     writeln!(out, "  started  {} UTC", utc(flow.created_ms))?;
@@ -162,7 +162,7 @@ fn header(out: &mut impl Write, flow: &FlowDetail) -> Result<()> {
     Ok(())
 }
 
-fn atom_table(out: &mut impl Write, atoms: &[AtomDetail]) -> Result<()> {
+pub(crate) fn atom_table(out: &mut impl Write, atoms: &[AtomDetail]) -> Result<()> {
     let width = atoms.iter().map(|a| a.name.len()).max().unwrap_or(4).max(4);
     writeln!(
         out,
@@ -255,7 +255,7 @@ fn narrate(step: &Transition, flow: &FlowDetail, atoms: &[AtomDetail]) -> String
     }
 }
 
-fn shorten(text: &str) -> String {
+pub(crate) fn shorten(text: &str) -> String {
     if text.len() <= 60 {
         return text.to_string();
     }
@@ -275,7 +275,7 @@ fn millis(ms: u64) -> String {
 }
 
 /// `YYYY-MM-DD HH:MM:SS` in UTC from Unix milliseconds.
-fn utc(ms: u64) -> String {
+pub(crate) fn utc(ms: u64) -> String {
     let secs = ms / 1000;
     let (days, rest) = (secs / 86_400, secs % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).

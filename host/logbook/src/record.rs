@@ -16,7 +16,10 @@ pub fn now_ms() -> u64 {
 }
 
 /// Identifies a flow detail within one logbook.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct FlowId(pub u64);
 
 impl fmt::Display for FlowId {
@@ -45,7 +48,7 @@ pub struct LogBook {
 }
 
 /// One run of one flow: its state and what it needs to resume.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct FlowDetail {
     /// Its id, assigned by the logbook.
     pub id: FlowId,
@@ -80,7 +83,7 @@ pub enum AtomKind {
 }
 
 /// The persisted state of one atom of a flow.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct AtomDetail {
     /// Position in the flow's execution graph (declaration order).
     pub index: u32,

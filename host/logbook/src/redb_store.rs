@@ -12,6 +12,7 @@ use redb::{
     TableError, WriteTransaction,
 };
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use taskbox_model::FlowState;
 
 /// The schema this build reads and writes. Bump it on any change of the
@@ -31,7 +32,7 @@ const NEXT_FLOW_KEY: &str = "next_flow_id";
 /// A logbook in one redb database. Every write is one durable commit.
 #[derive(Debug)]
 pub struct RedbLogbook {
-    db: Database,
+    db: Arc<Database>,
     path: PathBuf,
 }
 
@@ -103,7 +104,17 @@ impl RedbLogbook {
             }
         }
         try_redb!("creating the logbook", txn.commit());
-        Ok(RedbLogbook { db, path })
+        Ok(RedbLogbook {
+            db: Arc::new(db),
+            path,
+        })
+    }
+
+    /// The database itself, for other embedded stores that share its file
+    /// (redb admits one process per file, so the jobboard lives beside the
+    /// flows it links to).
+    pub fn database(&self) -> Arc<Database> {
+        self.db.clone()
     }
 
     fn read<T>(

@@ -20,6 +20,7 @@
 //! | `env` | returns `{"vars": [[k, v], ...], "args": [...]}` of the process |
 //! | `log-flood` | logs `count` (default 100 000) 1 KiB messages, returns `null` |
 //! | `progress` | reports 0.25, 0.5 and 1.0, returns `null` |
+//! | `sleep` | sleeps `ms` milliseconds (WASI monotonic clock), returns `value` |
 //! | `counter` | bumps a global counter and returns it: `1` unless state leaks between calls |
 //! | `revert-trap`, `revert-fail` | returns `null` (`revert` then misbehaves) |
 //!
@@ -53,7 +54,7 @@ impl Guest for Hostile {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             description: "Misbehaves on request, for the host's tests.".to_owned(),
             requires: strings(&["mode"]),
-            optional: strings(&["path", "size", "value", "depth", "addr", "count"]),
+            optional: strings(&["path", "size", "value", "depth", "addr", "count", "ms"]),
             provides: Provides::Single("out".to_owned()),
         }
     }
@@ -106,6 +107,11 @@ impl Guest for Hostile {
                     host::update_progress(fraction);
                 }
                 Value::Null
+            }
+            "sleep" => {
+                let ms = number(&args, "ms").unwrap_or(0);
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                args.get("value").cloned().unwrap_or(Value::Null)
             }
             "revert-trap" | "revert-fail" => Value::Null,
             other => {

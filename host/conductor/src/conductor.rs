@@ -1,0 +1,492 @@
+//! Conductors: claim jobs, run their flows durably, consume or abandon.
+
+use crate::error::ConductorError;
+use crate::workshop::Workshop;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use taskbox_engine::{Engine, ResumeOptions, Suspender};
+use taskbox_jobboard::{BoardError, Job, JobBoard, JobId};
+use taskbox_logbook::Logbook;
+use taskbox_model::{AtomFailure, FlowState};
+
+/// How a conductor works.
+#[derive(Debug, Clone)]
+pub struct ConductorOptions {
+    /// The name it claims jobs under; unique among live conductors.
+    pub name: String,
+    /// Jobs run at once: 1 is TaskFlow's blocking conductor, more a
+    /// concurrent one.
+    pub slots: usize,
+    /// Length of a claim's lease; heartbeats renew it every third of it.
+    pub lease: Duration,
+    /// Longest wait on the board between looks for claimable jobs.
+    pub poll: Duration,
+}
+
+impl ConductorOptions {
+    /// A blocking conductor: one job at a time.
+    pub fn blocking(name: &str) -> ConductorOptions {
+        ConductorOptions::concurrent(name, 1)
+    }
+
+    /// A concurrent conductor running up to `slots` jobs at once.
+    pub fn concurrent(name: &str, slots: usize) -> ConductorOptions {
+        ConductorOptions {
+            name: name.to_string(),
+            slots: slots.max(1),
+            lease: Duration::from_secs(15),
+            poll: Duration::from_millis(500),
+        }
+    }
+}
+
+/// How one attempt at a job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// The flow succeeded; the job was consumed.
+    Consumed,
+    /// The attempt failed; the job went back to the board.
+    Abandoned(String),
+    /// The attempt failed at the attempt limit; the job is in the trash.
+    Trashed(String),
+    /// The flow was suspended (shutdown); the job went back untouched.
+    Released,
+    /// The claim was lost to another conductor (the lease ran out); the
+    /// job was left to it.
+    Lost(String),
+}
+
+/// What a conductor is doing and has done.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ConductorStatus {
+    /// Its name.
+    pub name: String,
+    /// Jobs it may run at once.
+    pub slots: usize,
+    /// Jobs it holds now.
+    pub running: Vec<JobId>,
+    /// Jobs consumed.
+    pub consumed: u64,
+    /// Attempts abandoned (the job went back to the board).
+    pub abandoned: u64,
+    /// Jobs trashed at the attempt limit.
+    pub trashed: u64,
+    /// Jobs handed back at shutdown.
+    pub released: u64,
+    /// Claims lost to another conductor.
+    pub lost: u64,
+    /// Whether it has stopped claiming.
+    pub stopping: bool,
+}
+
+#[derive(Default)]
+struct Counters {
+    consumed: AtomicU64,
+    abandoned: AtomicU64,
+    trashed: AtomicU64,
+    released: AtomicU64,
+    lost: AtomicU64,
+}
+
+/// A job held by this conductor: its engine's suspender once built, and
+/// whether its lease was lost.
+#[derive(Default)]
+struct Held {
+    suspender: Option<Suspender>,
+    lost: bool,
+}
+
+struct Shared {
+    board: Arc<dyn JobBoard>,
+    logbook: Arc<dyn Logbook>,
+    workshop: Arc<Workshop>,
+    options: ConductorOptions,
+    /// No new claims.
+    stopping: AtomicBool,
+    /// Suspend every flow, now and as it starts.
+    suspend_all: AtomicBool,
+    held: Mutex<BTreeMap<JobId, Held>>,
+    /// Free slots; the dispatcher claims only when one is free.
+    free: Mutex<usize>,
+    changed: Condvar,
+    counters: Counters,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A running conductor: a dispatcher thread that claims jobs while a slot
+/// is free, one worker thread per slot, and a heartbeat thread renewing
+/// the leases it holds. Dropping it shuts it down without a grace period.
+pub struct Conductor {
+    shared: Arc<Shared>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Conductor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conductor")
+            .field("options", &self.shared.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Conductor {
+    /// Starts a conductor on `board`, running flows recorded in `logbook`
+    /// and built by `workshop`.
+    pub fn start(
+        board: Arc<dyn JobBoard>,
+        logbook: Arc<dyn Logbook>,
+        workshop: Arc<Workshop>,
+        options: ConductorOptions,
+    ) -> std::io::Result<Conductor> {
+        let slots = options.slots.max(1);
+        let shared = Arc::new(Shared {
+            board,
+            logbook,
+            workshop,
+            options,
+            stopping: AtomicBool::new(false),
+            suspend_all: AtomicBool::new(false),
+            held: Mutex::new(BTreeMap::new()),
+            free: Mutex::new(slots),
+            changed: Condvar::new(),
+            counters: Counters::default(),
+        });
+        let (sender, receiver) = channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let mut threads = Vec::new();
+        let name = &shared.options.name;
+        for slot in 0..slots {
+            let (shared, receiver) = (shared.clone(), receiver.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("{name}-slot-{slot}"))
+                    .spawn(move || shared.work(&receiver))?,
+            );
+        }
+        let dispatcher = shared.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("{name}-claims"))
+                .spawn(move || dispatcher.dispatch(sender))?,
+        );
+        let heart = shared.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("{name}-heartbeat"))
+                .spawn(move || heart.heartbeat())?,
+        );
+        Ok(Conductor {
+            shared,
+            threads: Mutex::new(threads),
+        })
+    }
+
+    /// What it is doing and has done.
+    pub fn status(&self) -> ConductorStatus {
+        let shared = &self.shared;
+        let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ConductorStatus {
+            name: shared.options.name.clone(),
+            slots: shared.options.slots,
+            running: lock(&shared.held).keys().copied().collect(),
+            consumed: count(&shared.counters.consumed),
+            abandoned: count(&shared.counters.abandoned),
+            trashed: count(&shared.counters.trashed),
+            released: count(&shared.counters.released),
+            lost: count(&shared.counters.lost),
+            stopping: shared.stopping.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Graceful shutdown: stops claiming, lets running jobs finish for up
+    /// to `grace`, then suspends the rest (their running atoms finish) and
+    /// hands them back to the board, their flows resumable. Returns once
+    /// every thread has ended.
+    pub fn shutdown(&self, grace: Duration) {
+        let shared = &self.shared;
+        shared.stopping.store(true, Ordering::SeqCst);
+        shared.changed.notify_all();
+        let deadline = Instant::now() + grace;
+        let mut held = lock(&shared.held);
+        while !held.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            held = shared
+                .changed
+                .wait_timeout(held, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        if !held.is_empty() {
+            tracing::info!(
+                jobs = held.len(),
+                "grace period over: suspending running flows"
+            );
+        }
+        shared.suspend_all.store(true, Ordering::SeqCst);
+        for job in held.values() {
+            if let Some(suspender) = &job.suspender {
+                suspender.suspend();
+            }
+        }
+        drop(held);
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        for thread in threads {
+            if thread.join().is_err() {
+                tracing::error!("a conductor thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Conductor {
+    fn drop(&mut self) {
+        if !lock(&self.threads).is_empty() {
+            self.shutdown(Duration::ZERO);
+        }
+    }
+}
+
+/// The text of a flow's failures, as a job's failure reason.
+fn failure_text(state: FlowState, failures: &[AtomFailure]) -> String {
+    let causes: Vec<String> = failures
+        .iter()
+        .map(|f| format!("{}: {}", f.atom, f.failure))
+        .collect();
+    if causes.is_empty() {
+        format!("flow ended {state}")
+    } else {
+        format!("flow ended {state}: {}", causes.join("; "))
+    }
+}
+
+impl Shared {
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Claims jobs, oldest first, while a slot is free.
+    fn dispatch(&self, workers: Sender<Job>) {
+        while !self.stopping() {
+            {
+                let mut free = lock(&self.free);
+                while *free == 0 && !self.stopping() {
+                    free = self
+                        .changed
+                        .wait_timeout(free, self.options.poll)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+            }
+            if self.stopping() {
+                break;
+            }
+            match self.claim_next() {
+                Ok(Some(job)) => {
+                    *lock(&self.free) -= 1;
+                    if workers.send(job).is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => {
+                    if let Err(e) = self.board.wait(self.options.poll) {
+                        tracing::warn!(error = %e, "waiting on the jobboard failed");
+                        std::thread::sleep(self.options.poll);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "looking for jobs failed");
+                    std::thread::sleep(self.options.poll);
+                }
+            }
+        }
+    }
+
+    /// Claims the oldest claimable job, if any.
+    fn claim_next(&self) -> Result<Option<Job>, BoardError> {
+        let name = &self.options.name;
+        for job in self.board.iterjobs(true)? {
+            if self.stopping() {
+                break;
+            }
+            match self.board.claim(job.id, name, self.options.lease) {
+                Ok(job) => {
+                    tracing::info!(job = %job.id, name = %job.name, attempts = job.attempts, "claimed");
+                    lock(&self.held).insert(job.id, Held::default());
+                    return Ok(Some(job));
+                }
+                Err(BoardError::Trashed { job, reason, .. }) => {
+                    tracing::warn!(%job, %reason, "job trashed at the attempt limit");
+                }
+                Err(
+                    BoardError::Unclaimable { .. }
+                    | BoardError::WrongState { .. }
+                    | BoardError::UnknownJob(_),
+                ) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Renews the leases held, every third of a lease, until the
+    /// conductor has stopped and holds nothing.
+    fn heartbeat(&self) {
+        let every = (self.options.lease / 3).max(Duration::from_millis(5));
+        loop {
+            let ids: Vec<JobId> = lock(&self.held).keys().copied().collect();
+            for id in ids {
+                match self
+                    .board
+                    .heartbeat(id, &self.options.name, self.options.lease)
+                {
+                    Ok(_) => {}
+                    Err(BoardError::NotOwner { .. } | BoardError::UnknownJob(_)) => {
+                        self.lose(id);
+                    }
+                    Err(e) => tracing::warn!(job = %id, error = %e, "heartbeat failed"),
+                }
+            }
+            let held = lock(&self.held);
+            if self.stopping() && held.is_empty() && *lock(&self.free) == self.options.slots {
+                break;
+            }
+            drop(
+                self.changed
+                    .wait_timeout(held, every)
+                    .unwrap_or_else(PoisonError::into_inner),
+            );
+        }
+    }
+
+    /// The lease on `id` is gone: stop its flow.
+    fn lose(&self, id: JobId) {
+        if let Some(job) = lock(&self.held).get_mut(&id) {
+            tracing::warn!(job = %id, "lost the claim; suspending its flow");
+            job.lost = true;
+            if let Some(suspender) = &job.suspender {
+                suspender.suspend();
+            }
+        }
+    }
+
+    /// A worker: runs the jobs the dispatcher hands over.
+    fn work(&self, jobs: &Mutex<Receiver<Job>>) {
+        loop {
+            let next = lock(jobs).recv();
+            let Ok(job) = next else { break };
+            let id = job.id;
+            let ending = self.conduct(&job);
+            tracing::info!(job = %id, ?ending, "attempt ended");
+            let counter = match ending {
+                Ending::Consumed => &self.counters.consumed,
+                Ending::Abandoned(_) => &self.counters.abandoned,
+                Ending::Trashed(_) => &self.counters.trashed,
+                Ending::Released => &self.counters.released,
+                Ending::Lost(_) => &self.counters.lost,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            lock(&self.held).remove(&id);
+            *lock(&self.free) += 1;
+            self.changed.notify_all();
+        }
+    }
+
+    /// One attempt at `job`, and what the board was told.
+    pub(crate) fn conduct(&self, job: &Job) -> Ending {
+        let who = &self.options.name;
+        let result = self.run(job);
+        let lost = lock(&self.held).get(&job.id).is_some_and(|h| h.lost);
+        if lost {
+            return Ending::Lost(match result {
+                Ok((state, _)) => format!("flow {state} after the lease ran out"),
+                Err(e) => e.to_string(),
+            });
+        }
+        let told = match result {
+            Ok((FlowState::Success, _)) => {
+                self.board.consume(job.id, who).map(|_| Ending::Consumed)
+            }
+            Ok((FlowState::Suspended, _)) => {
+                self.board.release(job.id, who).map(|_| Ending::Released)
+            }
+            Ok((_, reason)) => self.abandon(job.id, &reason),
+            Err(e) => self.abandon(job.id, &e.to_string()),
+        };
+        told.unwrap_or_else(|e| {
+            tracing::warn!(job = %job.id, error = %e, "the board refused the attempt's end");
+            Ending::Lost(e.to_string())
+        })
+    }
+
+    fn abandon(&self, id: JobId, reason: &str) -> Result<Ending, BoardError> {
+        let job = self.board.abandon(id, &self.options.name, reason)?;
+        Ok(match job.state {
+            taskbox_jobboard::JobState::Trashed => Ending::Trashed(reason.to_string()),
+            _ => Ending::Abandoned(reason.to_string()),
+        })
+    }
+
+    /// Builds (or resumes) the job's flow and runs it: its final state and
+    /// the failure text.
+    fn run(&self, job: &Job) -> Result<(FlowState, String), ConductorError> {
+        let engine = match job.flow {
+            Some(flow) => {
+                let detail = self.logbook.flow(flow)?;
+                if detail.state.is_final() && detail.state != FlowState::Suspended {
+                    return Ok((detail.state, failure_text(detail.state, &detail.failures)));
+                }
+                tracing::info!(job = %job.id, %flow, "resuming the job's flow from the logbook");
+                Engine::resume(
+                    self.workshop.sandbox().clone(),
+                    self.workshop.plugins(),
+                    self.logbook.clone(),
+                    flow,
+                    &ResumeOptions::default(),
+                )?
+            }
+            None => self.record(job)?,
+        };
+        {
+            let mut held = lock(&self.held);
+            let entry = held.entry(job.id).or_default();
+            entry.suspender = Some(engine.suspender());
+            if entry.lost || self.suspend_all.load(Ordering::SeqCst) {
+                engine.suspend();
+            }
+        }
+        let outcome = engine.run()?;
+        Ok((
+            outcome.state,
+            failure_text(outcome.state, &outcome.failures),
+        ))
+    }
+
+    /// Records a new flow for the job and links it before anything runs.
+    fn record(&self, job: &Job) -> Result<Engine, ConductorError> {
+        let checked = self.workshop.check(&job.payload)?;
+        let meta = BTreeMap::from([
+            ("job".to_string(), job.id.to_string()),
+            ("job_name".to_string(), job.name.clone()),
+            ("conductor".to_string(), self.options.name.clone()),
+        ]);
+        let engine = self
+            .workshop
+            .engine(&checked)?
+            .record(self.logbook.clone(), "jobs", meta)?;
+        if let Some(flow) = engine.flow_id() {
+            self.board.link_flow(job.id, &self.options.name, flow)?;
+        }
+        Ok(engine)
+    }
+}
