@@ -41,4 +41,45 @@ echo "== fail over across servers with a for_each retry (two are down)"
 "$taskbox" run examples/failover.toml --plugins target/plugins
 
 echo
-echo "demo finished: one saga succeeded, one reverted, one flow failed over"
+echo "== the daemon: jobs posted from another process, SIGKILL mid-run, restart"
+jobs_db=target/demo/jobs.redb
+serve_log=target/demo/serve.log
+rm -f "$jobs_db"
+start_daemon() {
+    "$taskbox" serve --plugins target/plugins --db "$jobs_db" --listen 127.0.0.1:0 --slots 2 2>>"$serve_log" &
+    daemon=$!
+    for _ in $(seq 600); do
+        if url=$(grep -o 'listening on http://[0-9.:]*' "$serve_log" | tail -1 | cut -d' ' -f3) && [ -n "$url" ]; then
+            export TASKBOX_SERVER=$url
+            return
+        fi
+        sleep 0.1
+    done
+    echo "the daemon did not start; see $serve_log" >&2
+    exit 1
+}
+: >"$serve_log"
+start_daemon
+echo "daemon at $TASKBOX_SERVER (pid $daemon)"
+"$taskbox" post examples/saga.toml --wait
+for i in $(seq 2 20); do
+    country=NL
+    [ $((i % 5)) -eq 0 ] && country=JP
+    "$taskbox" post examples/saga.toml --store "country=$country" --name "order-$i" >/dev/null
+done
+kill -9 "$daemon"
+wait "$daemon" 2>/dev/null || true
+echo "killed the daemon with 19 jobs posted; restarting it on the same database"
+: >"$serve_log"
+start_daemon
+until "$taskbox" jobs ls --state unclaimed | grep -q '^no jobs' &&
+    "$taskbox" jobs ls --state claimed | grep -q '^no jobs'; do
+    sleep 0.2
+done
+"$taskbox" jobs ls
+"$taskbox" jobs show 5
+kill -TERM "$daemon"
+wait "$daemon"
+
+echo
+echo "demo finished: one saga succeeded, one reverted, one flow failed over; 20 jobs through a killed and restarted daemon"
