@@ -6,15 +6,15 @@
 
 mod common;
 
-use common::durable::setup;
+use common::durable::{setup, suspend_after};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use taskbox::{
-    AtomState, BoardEvent, BoardOptions, Conductor, ConductorOptions, Engine, Event, FlowId,
-    FlowState, JobBoard, JobId, JobState, Logbook, ManualClock, RedbJobBoard, RedbLogbook,
-    TransitionKind, Workshop,
+    AtomState, BoardEvent, BoardOptions, Conductor, ConductorOptions, Engine, FlowId, FlowState,
+    JobBoard, JobId, JobState, Logbook, ManualClock, RedbJobBoard, RedbLogbook, TransitionKind,
+    Workshop,
 };
 
 /// A two-step sum: `answer = a + b + 1`.
@@ -248,18 +248,7 @@ fn a_lapsed_lease_is_taken_over_and_the_flow_resumes_from_the_logbook() {
         .expect("records");
     let flow = engine.flow_id().expect("recorded");
     world.board.link_flow(id, "ghost", flow).expect("links");
-    let suspender = engine.suspender();
-    engine.subscribe(move |event| {
-        if let Event::Atom {
-            atom,
-            to: AtomState::Success,
-            ..
-        } = event
-            && atom == "nap1"
-        {
-            suspender.suspend();
-        }
-    });
+    suspend_after(&engine, "nap1");
     assert_eq!(engine.run().expect("runs").state, FlowState::Suspended);
     drop(engine);
 

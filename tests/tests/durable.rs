@@ -5,7 +5,7 @@ mod common;
 
 use common::durable::{
     Setup, assert_none_rerun, chain, essence, recorded, reference, resume, scenarios, setup,
-    succeeded,
+    succeeded, suspend_after,
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -119,18 +119,7 @@ fn suspend_stops_starting_atoms_and_resume_finishes_the_flow() {
             json!({"start": 0}),
             Mode::Serial,
         );
-        let suspender = engine.suspender();
-        engine.subscribe(move |event| {
-            if let Event::Atom {
-                atom,
-                to: AtomState::Success,
-                ..
-            } = event
-                && atom == "add1"
-            {
-                suspender.suspend();
-            }
-        });
+        suspend_after(&engine, "add1");
         let outcome = engine.run().expect("runs");
         assert_eq!(outcome.state, FlowState::Suspended);
         assert!(!outcome.succeeded());

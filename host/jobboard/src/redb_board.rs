@@ -174,7 +174,8 @@ impl RedbJobBoard {
     }
 
     /// Reads job `id`, lets `change` update it (or refuse), and stores it
-    /// in the table of its new state, all in one commit.
+    /// in the table of its new state, all in one commit; then tells
+    /// subscribers when the job left the board or came back to it.
     fn update(
         &self,
         doing: &'static str,
@@ -192,7 +193,16 @@ impl RedbJobBoard {
                 try_redb!(doing, table.remove(id.0));
             }
             Self::put(txn, &job)?;
-            Ok(job)
+            Ok((before, job))
+        })
+        .map(|(before, job)| {
+            let on_board = |state| matches!(state, JobState::Unclaimed | JobState::Claimed);
+            if on_board(before) && !on_board(job.state) {
+                self.announce(BoardEvent::Removal(id));
+            } else if before != JobState::Unclaimed && job.state == JobState::Unclaimed {
+                self.announce(BoardEvent::Posted(id));
+            }
+            job
         })
     }
 
@@ -309,7 +319,6 @@ impl JobBoard for RedbJobBoard {
             Ok(())
         })?;
         if let Some((attempts, reason)) = lapsed {
-            self.announce(BoardEvent::Removal(id));
             return Err(BoardError::Trashed {
                 job: id,
                 attempts,
@@ -339,45 +348,36 @@ impl JobBoard for RedbJobBoard {
     }
 
     fn consume(&self, id: JobId, who: &str) -> Result<Job, BoardError> {
-        let job = self.update("consuming a job", id, |job, now| {
+        self.update("consuming a job", id, |job, now| {
             Self::check_owner(job, who, "consume", now)?;
             job.state = JobState::Complete;
             job.claim = None;
             Ok(())
-        })?;
-        self.announce(BoardEvent::Removal(id));
-        Ok(job)
+        })
     }
 
     fn abandon(&self, id: JobId, who: &str, reason: &str) -> Result<Job, BoardError> {
-        let job = self.update("abandoning a job", id, |job, now| {
+        self.update("abandoning a job", id, |job, now| {
             Self::check_owner(job, who, "abandon", now)?;
             if let Some(flow) = job.flow.take() {
                 job.past_flows.push(flow);
             }
             self.count_attempt(job, reason.to_string());
             Ok(())
-        })?;
-        self.announce(match job.state {
-            JobState::Trashed => BoardEvent::Removal(id),
-            _ => BoardEvent::Posted(id),
-        });
-        Ok(job)
+        })
     }
 
     fn release(&self, id: JobId, who: &str) -> Result<Job, BoardError> {
-        let job = self.update("releasing a job", id, |job, now| {
+        self.update("releasing a job", id, |job, now| {
             Self::check_owner(job, who, "release", now)?;
             job.state = JobState::Unclaimed;
             job.claim = None;
             Ok(())
-        })?;
-        self.announce(BoardEvent::Posted(id));
-        Ok(job)
+        })
     }
 
     fn trash(&self, id: JobId, who: &str, reason: &str) -> Result<Job, BoardError> {
-        let job = self.update("trashing a job", id, |job, now| {
+        self.update("trashing a job", id, |job, now| {
             match job.state {
                 JobState::Unclaimed => {}
                 JobState::Claimed => {
@@ -397,13 +397,11 @@ impl JobBoard for RedbJobBoard {
             job.claim = None;
             job.trash_reason = Some(reason.to_string());
             Ok(())
-        })?;
-        self.announce(BoardEvent::Removal(id));
-        Ok(job)
+        })
     }
 
     fn restore(&self, id: JobId) -> Result<Job, BoardError> {
-        let job = self.update("restoring a job", id, |job, _| {
+        self.update("restoring a job", id, |job, _| {
             if job.state != JobState::Trashed {
                 return Err(BoardError::WrongState {
                     job: id,
@@ -415,9 +413,7 @@ impl JobBoard for RedbJobBoard {
             job.attempts = 0;
             job.trash_reason = None;
             Ok(())
-        })?;
-        self.announce(BoardEvent::Posted(id));
-        Ok(job)
+        })
     }
 
     fn job(&self, id: JobId) -> Result<Job, BoardError> {

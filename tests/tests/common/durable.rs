@@ -152,6 +152,23 @@ pub fn essence(outcome: &Outcome) -> Value {
     json!({"state": outcome.state, "atoms": atoms, "values": outcome.fetch_all()})
 }
 
+/// Suspends `engine` once `atom` has succeeded.
+pub fn suspend_after(engine: &Engine, atom: &str) {
+    let suspender = engine.suspender();
+    let atom = atom.to_string();
+    engine.subscribe(move |event| {
+        if let Event::Atom {
+            atom: name,
+            to: AtomState::Success,
+            ..
+        } = event
+            && *name == atom
+        {
+            suspender.suspend();
+        }
+    });
+}
+
 /// Atoms the logbook holds as done: SUCCESS, intending to execute.
 pub fn succeeded(logbook: &dyn Logbook, id: FlowId) -> Vec<String> {
     logbook
