@@ -110,10 +110,16 @@ struct Shared {
     stopping: AtomicBool,
     /// Suspend every flow, now and as it starts.
     suspend_all: AtomicBool,
+    /// Every worker and the dispatcher have ended: the heartbeat may stop.
+    /// Set under the `held` lock.
+    finished: AtomicBool,
     held: Mutex<BTreeMap<JobId, Held>>,
+    /// Signalled with `held` when a job is let go or the conductor stops.
+    released: Condvar,
     /// Free slots; the dispatcher claims only when one is free.
     free: Mutex<usize>,
-    changed: Condvar,
+    /// Signalled with `free` when a slot frees or the conductor stops.
+    slot_freed: Condvar,
     counters: Counters,
 }
 
@@ -126,7 +132,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// the leases it holds. Dropping it shuts it down without a grace period.
 pub struct Conductor {
     shared: Arc<Shared>,
+    /// The workers and the dispatcher.
     threads: Mutex<Vec<JoinHandle<()>>>,
+    heartbeat: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Conductor {
@@ -154,9 +162,11 @@ impl Conductor {
             options,
             stopping: AtomicBool::new(false),
             suspend_all: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
             held: Mutex::new(BTreeMap::new()),
+            released: Condvar::new(),
             free: Mutex::new(slots),
-            changed: Condvar::new(),
+            slot_freed: Condvar::new(),
             counters: Counters::default(),
         });
         let (sender, receiver) = channel::<Job>();
@@ -178,14 +188,13 @@ impl Conductor {
                 .spawn(move || dispatcher.dispatch(sender))?,
         );
         let heart = shared.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("{name}-heartbeat"))
-                .spawn(move || heart.heartbeat())?,
-        );
+        let heartbeat = std::thread::Builder::new()
+            .name(format!("{name}-heartbeat"))
+            .spawn(move || heart.heartbeat())?;
         Ok(Conductor {
             shared,
             threads: Mutex::new(threads),
+            heartbeat: Mutex::new(Some(heartbeat)),
         })
     }
 
@@ -213,7 +222,8 @@ impl Conductor {
     pub fn shutdown(&self, grace: Duration) {
         let shared = &self.shared;
         shared.stopping.store(true, Ordering::SeqCst);
-        shared.changed.notify_all();
+        shared.slot_freed.notify_all();
+        shared.released.notify_all();
         let deadline = Instant::now() + grace;
         let mut held = lock(&shared.held);
         while !held.is_empty() {
@@ -222,7 +232,7 @@ impl Conductor {
                 break;
             }
             held = shared
-                .changed
+                .released
                 .wait_timeout(held, left)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
@@ -242,9 +252,15 @@ impl Conductor {
         drop(held);
         let threads = std::mem::take(&mut *lock(&self.threads));
         for thread in threads {
-            if thread.join().is_err() {
-                tracing::error!("a conductor thread panicked");
-            }
+            join(thread);
+        }
+        {
+            let _held = lock(&shared.held);
+            shared.finished.store(true, Ordering::SeqCst);
+        }
+        shared.released.notify_all();
+        if let Some(heartbeat) = lock(&self.heartbeat).take() {
+            join(heartbeat);
         }
     }
 }
@@ -254,6 +270,12 @@ impl Drop for Conductor {
         if !lock(&self.threads).is_empty() {
             self.shutdown(Duration::ZERO);
         }
+    }
+}
+
+fn join(thread: JoinHandle<()>) {
+    if thread.join().is_err() {
+        tracing::error!("a conductor thread panicked");
     }
 }
 
@@ -282,7 +304,7 @@ impl Shared {
                 let mut free = lock(&self.free);
                 while *free == 0 && !self.stopping() {
                     free = self
-                        .changed
+                        .slot_freed
                         .wait_timeout(free, self.options.poll)
                         .unwrap_or_else(PoisonError::into_inner)
                         .0;
@@ -339,8 +361,8 @@ impl Shared {
         Ok(None)
     }
 
-    /// Renews the leases held, every third of a lease, until the
-    /// conductor has stopped and holds nothing.
+    /// Renews the leases held, every third of a lease, until every other
+    /// thread of the conductor has ended.
     fn heartbeat(&self) {
         let every = (self.options.lease / 3).max(Duration::from_millis(5));
         loop {
@@ -358,11 +380,11 @@ impl Shared {
                 }
             }
             let held = lock(&self.held);
-            if self.stopping() && held.is_empty() && *lock(&self.free) == self.options.slots {
+            if self.finished.load(Ordering::SeqCst) {
                 break;
             }
             drop(
-                self.changed
+                self.released
                     .wait_timeout(held, every)
                     .unwrap_or_else(PoisonError::into_inner),
             );
@@ -398,7 +420,8 @@ impl Shared {
             counter.fetch_add(1, Ordering::Relaxed);
             lock(&self.held).remove(&id);
             *lock(&self.free) += 1;
-            self.changed.notify_all();
+            self.slot_freed.notify_all();
+            self.released.notify_all();
         }
     }
 
