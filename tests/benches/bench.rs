@@ -385,7 +385,7 @@ fn conductor(workshop: Arc<Workshop>, commit: Duration) -> anyhow::Result<()> {
     let payloads: Vec<String> = (0..JOBS).map(chain_payload).collect();
     println!();
     println!(
-        "conductor: {JOBS} jobs x {TASKS_PER_JOB} add tasks, durable (logbook and board in one redb file)"
+        "conductor: {JOBS} jobs × {TASKS_PER_JOB} add tasks, durable (logbook and board in one redb file)"
     );
     println!(
         "{:<34} {:>9} {:>9} {:>9} {:>13} {:>11} {:>10}",
@@ -444,7 +444,7 @@ struct JobFigures {
 fn print_jobs_row(what: &str, figures: &JobFigures, commit: Duration) {
     let tasks = (JOBS * TASKS_PER_JOB) as f64;
     let secs = figures.wall.as_secs_f64();
-    let per_task = figures.wall.as_secs_f64() / tasks;
+    let per_task = secs / tasks;
     println!(
         "{what:<34} {:>9} {:>9.0} {:>9.0} {:>13} {:>11} {:>9.2}x",
         format!("{:.2?}", figures.wall),

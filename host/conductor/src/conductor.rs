@@ -337,7 +337,8 @@ impl Shared {
     /// Claims the oldest claimable job, if any.
     fn claim_next(&self) -> Result<Option<Job>, BoardError> {
         let name = &self.options.name;
-        for job in self.board.iterjobs(true)? {
+        // Each candidate may be taken by another conductor first.
+        for job in self.board.claimable(self.options.slots.max(4))? {
             if self.stopping() {
                 break;
             }

@@ -86,6 +86,10 @@ pub trait JobBoard: Send + Sync + std::fmt::Debug {
     /// only the claimable ones when `only_unclaimed`.
     fn iterjobs(&self, only_unclaimed: bool) -> Result<Vec<Job>, BoardError>;
 
+    /// The oldest `limit` claimable jobs, without reading the rest of the
+    /// board: what a conductor looks at to claim.
+    fn claimable(&self, limit: usize) -> Result<Vec<Job>, BoardError>;
+
     /// Every job in `state` (all when `None`), in posting order.
     fn jobs(&self, state: Option<JobState>) -> Result<Vec<Job>, BoardError>;
 

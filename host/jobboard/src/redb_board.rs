@@ -438,6 +438,24 @@ impl JobBoard for RedbJobBoard {
         Ok(jobs)
     }
 
+    fn claimable(&self, limit: usize) -> Result<Vec<Job>, BoardError> {
+        let now = self.options.clock.now_ms();
+        let txn = try_redb!("listing jobs", self.db.begin_read());
+        let table = try_redb!("listing jobs", txn.open_table(BOARD));
+        let mut jobs = Vec::new();
+        for entry in try_redb!("listing jobs", table.iter()) {
+            if jobs.len() >= limit {
+                break;
+            }
+            let (key, value) = try_redb!("listing jobs", entry);
+            let job = decode(key.value(), value.value())?;
+            if job.claimable_at(now) {
+                jobs.push(job);
+            }
+        }
+        Ok(jobs)
+    }
+
     fn jobs(&self, state: Option<JobState>) -> Result<Vec<Job>, BoardError> {
         let tables = match state {
             Some(state) => vec![table_of(state)],
@@ -472,11 +490,12 @@ impl JobBoard for RedbJobBoard {
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let seen = *self.posted.lock().unwrap_or_else(PoisonError::into_inner);
-            let now = self.options.clock.now_ms();
-            let jobs = self.iterjobs(false)?;
-            if jobs.iter().any(|job| job.claimable_at(now)) {
+            if !self.claimable(1)?.is_empty() {
                 return Ok(true);
             }
+            // Nothing claimable: what is left on the board is claimed.
+            let now = self.options.clock.now_ms();
+            let jobs = self.iterjobs(false)?;
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 return Ok(false);

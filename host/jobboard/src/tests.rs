@@ -473,3 +473,22 @@ fn unknown_jobs_are_reported() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn claimable_gives_the_oldest_claimable_jobs_up_to_the_limit() -> TestResult {
+    let f = board()?;
+    let posted: Vec<JobId> = (0..5)
+        .map(|i| f.board.post(&format!("job{i}"), "{}").map(|job| job.id))
+        .collect::<Result<_, _>>()?;
+    f.board.claim(posted[0], "A", LEASE)?;
+    f.board.claim(posted[2], "A", LEASE)?;
+    assert_eq!(ids(&f.board.claimable(2)?), vec![posted[1], posted[3]]);
+    assert_eq!(
+        ids(&f.board.claimable(10)?),
+        vec![posted[1], posted[3], posted[4]]
+    );
+    assert!(f.board.claimable(0)?.is_empty());
+    f.clock.advance(LEASE_MS + 1);
+    assert_eq!(ids(&f.board.claimable(2)?), vec![posted[0], posted[1]]);
+    Ok(())
+}
