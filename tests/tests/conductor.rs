@@ -73,7 +73,7 @@ struct World {
 fn world(options: BoardOptions) -> World {
     let setup = setup();
     let logbook = Arc::new(RedbLogbook::in_memory().expect("logbook"));
-    let board = Arc::new(RedbJobBoard::open(logbook.database(), options).expect("board"));
+    let board = Arc::new(RedbJobBoard::open(logbook.store(), options).expect("board"));
     let workshop = Arc::new(Workshop::new(setup.sandbox, setup.plugins, None, 2));
     World {
         logbook,

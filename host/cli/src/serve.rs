@@ -25,7 +25,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
     }
     let book = logbook::open(&args.db)?;
     let board: Arc<dyn JobBoard> = Arc::new(RedbJobBoard::open(
-        book.database(),
+        book.store(),
         BoardOptions {
             max_attempts: args.max_attempts,
             ..BoardOptions::default()

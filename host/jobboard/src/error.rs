@@ -76,3 +76,12 @@ pub enum BoardError {
         message: String,
     },
 }
+
+impl From<taskbox_logbook::CommitFailure> for BoardError {
+    fn from(failure: taskbox_logbook::CommitFailure) -> Self {
+        BoardError::Storage {
+            doing: "committing",
+            message: failure.0,
+        }
+    }
+}

@@ -4,13 +4,13 @@ use crate::board::{BoardEvent, BoardOptions, JobBoard};
 use crate::error::BoardError;
 use crate::job::{Claim, Job, JobId, JobState};
 use redb::{
-    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
+    ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
     WriteTransaction,
 };
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
-use taskbox_logbook::FlowId;
+use taskbox_logbook::{FlowId, GroupCommit};
 
 /// The schema this build reads and writes.
 const SCHEMA_VERSION: u64 = 1;
@@ -36,15 +36,16 @@ macro_rules! try_redb {
     };
 }
 
-/// A jobboard in a redb database (normally the logbook's, see
-/// [`RedbLogbook::database`](taskbox_logbook::RedbLogbook::database)).
+/// A jobboard in a redb database, normally the logbook's (see
+/// [`RedbLogbook::store`](taskbox_logbook::RedbLogbook::store)): its writes
+/// share the logbook's group commits.
 ///
 /// redb admits one process per file, so when the board opens every claim
 /// it finds belongs to a process that is gone: those leases are ended at
 /// once (each counting an attempt) instead of waiting for them to run out.
 #[derive(Debug)]
 pub struct RedbJobBoard {
-    db: Arc<Database>,
+    store: Arc<GroupCommit>,
     options: BoardOptions,
     /// Bumped on every change that may make a job claimable.
     posted: Mutex<u64>,
@@ -89,17 +90,20 @@ fn table_of(state: JobState) -> TableDefinition<'static, u64, &'static [u8]> {
 }
 
 impl RedbJobBoard {
-    /// Opens the board in `db`, creating its tables, and ends the claims of
-    /// processes that had it open before.
-    pub fn open(db: Arc<Database>, options: BoardOptions) -> Result<RedbJobBoard, BoardError> {
+    /// Opens the board in `store`, creating its tables, and ends the claims
+    /// of processes that had it open before.
+    pub fn open(
+        store: Arc<GroupCommit>,
+        options: BoardOptions,
+    ) -> Result<RedbJobBoard, BoardError> {
         let board = RedbJobBoard {
-            db,
+            store,
             options,
             posted: Mutex::new(0),
             changed: Condvar::new(),
             subscribers: Mutex::new(Vec::new()),
         };
-        board.write("opening the jobboard", |txn| {
+        board.store.write(|txn| {
             let mut meta = try_redb!("opening the jobboard", txn.open_table(META));
             let found = try_redb!("opening the jobboard", meta.get(SCHEMA_KEY)).map(|v| v.value());
             match found {
@@ -138,20 +142,9 @@ impl RedbJobBoard {
                 tracing::info!(job = %job.id, owner = %claim.owner, "ending the claim of a process that is gone");
                 claim.expires_ms = now;
             }
-            self.write("ending orphaned claims", |txn| Self::put(txn, &job))?;
+            self.store.write(move |txn| Self::put(txn, &job))?;
         }
         Ok(())
-    }
-
-    fn write<T>(
-        &self,
-        doing: &'static str,
-        f: impl FnOnce(&WriteTransaction) -> Result<T, BoardError>,
-    ) -> Result<T, BoardError> {
-        let txn = try_redb!(doing, self.db.begin_write());
-        let value = f(&txn)?;
-        try_redb!(doing, txn.commit());
-        Ok(value)
     }
 
     /// Stores `job` in the table of its state.
@@ -180,30 +173,31 @@ impl RedbJobBoard {
         &self,
         doing: &'static str,
         id: JobId,
-        change: impl FnOnce(&mut Job, u64) -> Result<(), BoardError>,
+        change: impl FnOnce(&mut Job, u64) -> Result<(), BoardError> + Send + 'static,
     ) -> Result<Job, BoardError> {
         let now = self.options.clock.now_ms();
-        self.write(doing, |txn| {
-            let mut job = Self::find(txn, id)?;
-            let before = job.state;
-            change(&mut job, now)?;
-            job.updated_ms = now;
-            if table_of(before).name() != table_of(job.state).name() {
-                let mut table = try_redb!(doing, txn.open_table(table_of(before)));
-                try_redb!(doing, table.remove(id.0));
-            }
-            Self::put(txn, &job)?;
-            Ok((before, job))
-        })
-        .map(|(before, job)| {
-            let on_board = |state| matches!(state, JobState::Unclaimed | JobState::Claimed);
-            if on_board(before) && !on_board(job.state) {
-                self.announce(BoardEvent::Removal(id));
-            } else if before != JobState::Unclaimed && job.state == JobState::Unclaimed {
-                self.announce(BoardEvent::Posted(id));
-            }
-            job
-        })
+        self.store
+            .write(move |txn| {
+                let mut job = Self::find(txn, id)?;
+                let before = job.state;
+                change(&mut job, now)?;
+                job.updated_ms = now;
+                if table_of(before).name() != table_of(job.state).name() {
+                    let mut table = try_redb!(doing, txn.open_table(table_of(before)));
+                    try_redb!(doing, table.remove(id.0));
+                }
+                Self::put(txn, &job)?;
+                Ok((before, job))
+            })
+            .map(|(before, job)| {
+                let on_board = |state| matches!(state, JobState::Unclaimed | JobState::Claimed);
+                if on_board(before) && !on_board(job.state) {
+                    self.announce(BoardEvent::Removal(id));
+                } else if before != JobState::Unclaimed && job.state == JobState::Unclaimed {
+                    self.announce(BoardEvent::Posted(id));
+                }
+                job
+            })
     }
 
     /// Tells waiters and subscribers.
@@ -231,12 +225,12 @@ impl RedbJobBoard {
         }
     }
 
-    /// Counts an attempt that ended without a consume; at the maximum the
-    /// job goes to the trash.
-    fn count_attempt(&self, job: &mut Job, reason: String) {
+    /// Counts an attempt that ended without a consume; at `max_attempts`
+    /// the job goes to the trash.
+    fn count_attempt(job: &mut Job, reason: String, max_attempts: u32) {
         job.attempts = job.attempts.saturating_add(1);
         job.claim = None;
-        if job.attempts >= self.options.max_attempts {
+        if job.attempts >= max_attempts {
             job.state = JobState::Trashed;
             job.trash_reason = Some(format!(
                 "gave up after {} attempts; last: {reason}",
@@ -252,7 +246,8 @@ impl RedbJobBoard {
 impl JobBoard for RedbJobBoard {
     fn post(&self, name: &str, payload: &str) -> Result<Job, BoardError> {
         let now = self.options.clock.now_ms();
-        let job = self.write("posting a job", |txn| {
+        let (name, payload) = (name.to_string(), payload.to_string());
+        let job = self.store.write(move |txn| {
             let id = {
                 let mut meta = try_redb!("posting a job", txn.open_table(META));
                 let next =
@@ -262,8 +257,8 @@ impl JobBoard for RedbJobBoard {
             };
             let job = Job {
                 id,
-                name: name.to_string(),
-                payload: payload.to_string(),
+                name,
+                payload,
                 state: JobState::Unclaimed,
                 claim: None,
                 attempts: 0,
@@ -275,7 +270,7 @@ impl JobBoard for RedbJobBoard {
                 updated_ms: now,
             };
             Self::put(txn, &job)?;
-            Ok(job)
+            Ok::<_, BoardError>(job)
         })?;
         self.announce(BoardEvent::Posted(job.id));
         Ok(job)
@@ -283,8 +278,9 @@ impl JobBoard for RedbJobBoard {
 
     fn claim(&self, id: JobId, who: &str, lease: Duration) -> Result<Job, BoardError> {
         let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
-        let mut lapsed = None;
-        let job = self.update("claiming a job", id, |job, now| {
+        let max_attempts = self.options.max_attempts;
+        let who = who.to_string();
+        let job = self.update("claiming a job", id, move |job, now| {
             if let Some(owner) = job.owner_at(now) {
                 return Err(BoardError::Unclaimable {
                     job: id,
@@ -296,9 +292,8 @@ impl JobBoard for RedbJobBoard {
                 JobState::Claimed => {
                     let owner = job.claim.as_ref().map_or("?", |c| c.owner.as_str());
                     let reason = format!("the lease of {owner} ran out");
-                    self.count_attempt(job, reason.clone());
+                    Self::count_attempt(job, reason, max_attempts);
                     if job.state == JobState::Trashed {
-                        lapsed = Some((job.attempts, reason));
                         return Ok(());
                     }
                 }
@@ -312,17 +307,17 @@ impl JobBoard for RedbJobBoard {
             }
             job.state = JobState::Claimed;
             job.claim = Some(Claim {
-                owner: who.to_string(),
+                owner: who,
                 since_ms: now,
                 expires_ms: now.saturating_add(lease_ms),
             });
             Ok(())
         })?;
-        if let Some((attempts, reason)) = lapsed {
+        if job.state == JobState::Trashed {
             return Err(BoardError::Trashed {
                 job: id,
-                attempts,
-                reason,
+                attempts: job.attempts,
+                reason: job.last_failure.unwrap_or_default(),
             });
         }
         Ok(job)
@@ -330,8 +325,9 @@ impl JobBoard for RedbJobBoard {
 
     fn heartbeat(&self, id: JobId, who: &str, lease: Duration) -> Result<Job, BoardError> {
         let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
-        self.update("renewing a lease", id, |job, now| {
-            Self::check_owner(job, who, "renew the lease of", now)?;
+        let who = who.to_string();
+        self.update("renewing a lease", id, move |job, now| {
+            Self::check_owner(job, &who, "renew the lease of", now)?;
             if let Some(claim) = &mut job.claim {
                 claim.expires_ms = now.saturating_add(lease_ms);
             }
@@ -340,16 +336,18 @@ impl JobBoard for RedbJobBoard {
     }
 
     fn link_flow(&self, id: JobId, who: &str, flow: FlowId) -> Result<Job, BoardError> {
-        self.update("linking a flow", id, |job, now| {
-            Self::check_owner(job, who, "link a flow to", now)?;
+        let who = who.to_string();
+        self.update("linking a flow", id, move |job, now| {
+            Self::check_owner(job, &who, "link a flow to", now)?;
             job.flow = Some(flow);
             Ok(())
         })
     }
 
     fn consume(&self, id: JobId, who: &str) -> Result<Job, BoardError> {
-        self.update("consuming a job", id, |job, now| {
-            Self::check_owner(job, who, "consume", now)?;
+        let who = who.to_string();
+        self.update("consuming a job", id, move |job, now| {
+            Self::check_owner(job, &who, "consume", now)?;
             job.state = JobState::Complete;
             job.claim = None;
             Ok(())
@@ -357,19 +355,22 @@ impl JobBoard for RedbJobBoard {
     }
 
     fn abandon(&self, id: JobId, who: &str, reason: &str) -> Result<Job, BoardError> {
-        self.update("abandoning a job", id, |job, now| {
-            Self::check_owner(job, who, "abandon", now)?;
+        let (who, reason) = (who.to_string(), reason.to_string());
+        let max_attempts = self.options.max_attempts;
+        self.update("abandoning a job", id, move |job, now| {
+            Self::check_owner(job, &who, "abandon", now)?;
             if let Some(flow) = job.flow.take() {
                 job.past_flows.push(flow);
             }
-            self.count_attempt(job, reason.to_string());
+            Self::count_attempt(job, reason, max_attempts);
             Ok(())
         })
     }
 
     fn release(&self, id: JobId, who: &str) -> Result<Job, BoardError> {
-        self.update("releasing a job", id, |job, now| {
-            Self::check_owner(job, who, "release", now)?;
+        let who = who.to_string();
+        self.update("releasing a job", id, move |job, now| {
+            Self::check_owner(job, &who, "release", now)?;
             job.state = JobState::Unclaimed;
             job.claim = None;
             Ok(())
@@ -377,12 +378,13 @@ impl JobBoard for RedbJobBoard {
     }
 
     fn trash(&self, id: JobId, who: &str, reason: &str) -> Result<Job, BoardError> {
-        self.update("trashing a job", id, |job, now| {
+        let (who, reason) = (who.to_string(), reason.to_string());
+        self.update("trashing a job", id, move |job, now| {
             match job.state {
                 JobState::Unclaimed => {}
                 JobState::Claimed => {
                     if job.owner_at(now).is_some() {
-                        Self::check_owner(job, who, "trash", now)?;
+                        Self::check_owner(job, &who, "trash", now)?;
                     }
                 }
                 state => {
@@ -395,13 +397,13 @@ impl JobBoard for RedbJobBoard {
             }
             job.state = JobState::Trashed;
             job.claim = None;
-            job.trash_reason = Some(reason.to_string());
+            job.trash_reason = Some(reason);
             Ok(())
         })
     }
 
     fn restore(&self, id: JobId) -> Result<Job, BoardError> {
-        self.update("restoring a job", id, |job, _| {
+        self.update("restoring a job", id, move |job, _| {
             if job.state != JobState::Trashed {
                 return Err(BoardError::WrongState {
                     job: id,
@@ -417,7 +419,7 @@ impl JobBoard for RedbJobBoard {
     }
 
     fn job(&self, id: JobId) -> Result<Job, BoardError> {
-        let txn = try_redb!("reading a job", self.db.begin_read());
+        let txn = try_redb!("reading a job", self.store.database().begin_read());
         for name in [BOARD, DONE, TRASH] {
             let table = try_redb!("reading a job", txn.open_table(name));
             if let Some(bytes) = try_redb!("reading a job", table.get(id.0)) {
@@ -429,7 +431,7 @@ impl JobBoard for RedbJobBoard {
 
     fn iterjobs(&self, only_unclaimed: bool) -> Result<Vec<Job>, BoardError> {
         let now = self.options.clock.now_ms();
-        let txn = try_redb!("listing jobs", self.db.begin_read());
+        let txn = try_redb!("listing jobs", self.store.database().begin_read());
         let table = try_redb!("listing jobs", txn.open_table(BOARD));
         let mut jobs = scan(&table, "listing jobs")?;
         if only_unclaimed {
@@ -440,7 +442,7 @@ impl JobBoard for RedbJobBoard {
 
     fn claimable(&self, limit: usize) -> Result<Vec<Job>, BoardError> {
         let now = self.options.clock.now_ms();
-        let txn = try_redb!("listing jobs", self.db.begin_read());
+        let txn = try_redb!("listing jobs", self.store.database().begin_read());
         let table = try_redb!("listing jobs", txn.open_table(BOARD));
         let mut jobs = Vec::new();
         for entry in try_redb!("listing jobs", table.iter()) {
@@ -461,7 +463,7 @@ impl JobBoard for RedbJobBoard {
             Some(state) => vec![table_of(state)],
             None => vec![BOARD, DONE, TRASH],
         };
-        let txn = try_redb!("listing jobs", self.db.begin_read());
+        let txn = try_redb!("listing jobs", self.store.database().begin_read());
         let mut jobs = Vec::new();
         for name in tables {
             let table = try_redb!("listing jobs", txn.open_table(name));
@@ -475,7 +477,7 @@ impl JobBoard for RedbJobBoard {
     }
 
     fn job_count(&self) -> Result<usize, BoardError> {
-        let txn = try_redb!("counting jobs", self.db.begin_read());
+        let txn = try_redb!("counting jobs", self.store.database().begin_read());
         let table = try_redb!("counting jobs", txn.open_table(BOARD));
         let count = try_redb!("counting jobs", table.len());
         Ok(usize::try_from(count).unwrap_or(usize::MAX))

@@ -11,7 +11,7 @@ use std::error::Error;
 use std::sync::Arc;
 use std::sync::mpsc::TryRecvError;
 use std::time::{Duration, Instant};
-use taskbox_logbook::FlowId;
+use taskbox_logbook::{FlowId, GroupCommit};
 
 type TestResult = Result<(), Box<dyn Error>>;
 
@@ -49,7 +49,10 @@ fn board_with(max_attempts: u32) -> Result<Fixture, Box<dyn Error>> {
     let db =
         redb::Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
     let clock = ManualClock::at(START_MS);
-    let board = RedbJobBoard::open(Arc::new(db), options(max_attempts, &clock))?;
+    let board = RedbJobBoard::open(
+        Arc::new(GroupCommit::start(db)?),
+        options(max_attempts, &clock),
+    )?;
     Ok(Fixture { board, clock })
 }
 
@@ -62,7 +65,7 @@ fn board() -> Result<Fixture, Box<dyn Error>> {
 fn file_board(path: &std::path::Path, clock: &ManualClock) -> Result<RedbJobBoard, Box<dyn Error>> {
     let db = redb::Database::create(path)?;
     Ok(RedbJobBoard::open(
-        Arc::new(db),
+        Arc::new(GroupCommit::start(db)?),
         options(MAX_ATTEMPTS, clock),
     )?)
 }

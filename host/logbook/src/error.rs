@@ -52,3 +52,12 @@ pub enum LogbookError {
     #[error("no flow {0} in the logbook")]
     UnknownFlow(FlowId),
 }
+
+impl From<crate::group_commit::CommitFailure> for LogbookError {
+    fn from(failure: crate::group_commit::CommitFailure) -> Self {
+        LogbookError::Storage {
+            doing: "committing",
+            message: failure.0,
+        }
+    }
+}

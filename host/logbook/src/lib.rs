@@ -15,6 +15,7 @@
 
 mod codec;
 mod error;
+mod group_commit;
 mod power_cut;
 mod record;
 mod redb_store;
@@ -22,6 +23,7 @@ mod store;
 
 pub use codec::{decode_atom, decode_flow, decode_transition};
 pub use error::LogbookError;
+pub use group_commit::{CommitFailure, GroupCommit};
 pub use power_cut::PowerCut;
 pub use record::{
     AtomDetail, AtomKind, FlowDetail, FlowId, LogBook, NewFlow, Transition, TransitionKind, now_ms,

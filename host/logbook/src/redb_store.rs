@@ -5,6 +5,7 @@ use crate::codec::{
     encode_flow, encode_transition,
 };
 use crate::error::LogbookError;
+use crate::group_commit::GroupCommit;
 use crate::record::{AtomDetail, FlowDetail, FlowId, LogBook, NewFlow, Transition, now_ms};
 use crate::store::Logbook;
 use redb::{
@@ -29,10 +30,11 @@ const TRANSITIONS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("tr
 const SCHEMA_KEY: &str = "schema_version";
 const NEXT_FLOW_KEY: &str = "next_flow_id";
 
-/// A logbook in one redb database. Every write is one durable commit.
+/// A logbook in one redb database. Every write is durable when it
+/// returns; concurrent writes share commits (see [`GroupCommit`]).
 #[derive(Debug)]
 pub struct RedbLogbook {
-    db: Arc<Database>,
+    store: Arc<GroupCommit>,
     path: PathBuf,
 }
 
@@ -104,17 +106,21 @@ impl RedbLogbook {
             }
         }
         try_redb!("creating the logbook", txn.commit());
+        let store = GroupCommit::start(db).map_err(|e| LogbookError::Open {
+            path: path.clone(),
+            message: format!("cannot start the commit thread: {e}"),
+        })?;
         Ok(RedbLogbook {
-            db: Arc::new(db),
+            store: Arc::new(store),
             path,
         })
     }
 
-    /// The database itself, for other embedded stores that share its file
-    /// (redb admits one process per file, so the jobboard lives beside the
-    /// flows it links to).
-    pub fn database(&self) -> Arc<Database> {
-        self.db.clone()
+    /// The database and its commit thread, for other embedded stores that
+    /// share its file (redb admits one process per file, so the jobboard
+    /// lives beside the flows it links to, and their writes share commits).
+    pub fn store(&self) -> Arc<GroupCommit> {
+        self.store.clone()
     }
 
     fn read<T>(
@@ -122,19 +128,8 @@ impl RedbLogbook {
         doing: &'static str,
         f: impl FnOnce(&redb::ReadTransaction) -> Result<T, LogbookError>,
     ) -> Result<T, LogbookError> {
-        let txn = try_redb!(doing, self.db.begin_read());
+        let txn = try_redb!(doing, self.store.database().begin_read());
         f(&txn)
-    }
-
-    fn write<T>(
-        &self,
-        doing: &'static str,
-        f: impl FnOnce(&WriteTransaction) -> Result<T, LogbookError>,
-    ) -> Result<T, LogbookError> {
-        let txn = try_redb!(doing, self.db.begin_write());
-        let value = f(&txn)?;
-        try_redb!(doing, txn.commit());
-        Ok(value)
     }
 }
 
@@ -160,32 +155,41 @@ fn missing_is_empty<T>(result: Result<T, TableError>) -> Result<Option<T>, Logbo
     }
 }
 
+/// Atom records encoded by their callers, off the commit thread.
+fn encode_atoms<'a>(
+    atoms: impl IntoIterator<Item = &'a AtomDetail>,
+) -> Result<Vec<(u32, Vec<u8>)>, LogbookError> {
+    atoms
+        .into_iter()
+        .map(|atom| Ok((atom.index, encode_atom(atom)?)))
+        .collect()
+}
+
 fn put_atoms(
     txn: &WriteTransaction,
     id: FlowId,
-    atoms: &[&AtomDetail],
+    atoms: &[(u32, Vec<u8>)],
 ) -> Result<(), LogbookError> {
     let mut table = try_redb!("saving atoms", txn.open_table(ATOMS));
-    for atom in atoms {
-        let bytes = encode_atom(atom)?;
+    for (index, bytes) in atoms {
         try_redb!(
             "saving atoms",
-            table.insert((id.0, atom.index), bytes.as_slice())
+            table.insert((id.0, *index), bytes.as_slice())
         );
     }
     Ok(())
 }
 
-fn put_flow(txn: &WriteTransaction, flow: &FlowDetail) -> Result<(), LogbookError> {
-    let bytes = encode_flow(flow)?;
+fn put_flow(txn: &WriteTransaction, id: FlowId, bytes: &[u8]) -> Result<(), LogbookError> {
     let mut table = try_redb!("saving the flow", txn.open_table(FLOWS));
-    try_redb!("saving the flow", table.insert(flow.id.0, bytes.as_slice()));
+    try_redb!("saving the flow", table.insert(id.0, bytes));
     Ok(())
 }
 
 impl Logbook for RedbLogbook {
     fn create_flow(&self, new: NewFlow) -> Result<FlowDetail, LogbookError> {
-        self.write("recording a new flow", |txn| {
+        let atoms = encode_atoms(&new.atoms)?;
+        self.store.write(move |txn| {
             let now = now_ms();
             let id = {
                 let mut meta = try_redb!("allocating a flow id", txn.open_table(META));
@@ -222,7 +226,7 @@ impl Logbook for RedbLogbook {
                 updated_ms: now,
                 meta: new.meta,
             };
-            put_flow(txn, &flow)?;
+            put_flow(txn, id, &encode_flow(&flow)?)?;
             {
                 let mut defs = try_redb!("saving the definition", txn.open_table(DEFINITIONS));
                 try_redb!(
@@ -230,7 +234,7 @@ impl Logbook for RedbLogbook {
                     defs.insert(id.0, new.definition.as_str())
                 );
             }
-            put_atoms(txn, id, &new.atoms.iter().collect::<Vec<_>>())?;
+            put_atoms(txn, id, &atoms)?;
             Ok(flow)
         })
     }
@@ -241,22 +245,28 @@ impl Logbook for RedbLogbook {
         atoms: &[&AtomDetail],
         transitions: &[Transition],
     ) -> Result<(), LogbookError> {
-        self.write("saving flow changes", |txn| {
-            put_flow(txn, flow)?;
-            put_atoms(txn, flow.id, atoms)?;
+        let id = flow.id;
+        let flow = encode_flow(flow)?;
+        let atoms = encode_atoms(atoms.iter().copied())?;
+        let transitions = transitions
+            .iter()
+            .map(encode_transition)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.store.write(move |txn| {
+            put_flow(txn, id, &flow)?;
+            put_atoms(txn, id, &atoms)?;
             if !transitions.is_empty() {
                 let mut table = try_redb!("saving transitions", txn.open_table(TRANSITIONS));
-                let range = (flow.id.0, 0)..=(flow.id.0, u64::MAX);
+                let range = (id.0, 0)..=(id.0, u64::MAX);
                 let next = try_redb!("saving transitions", table.range(range))
                     .next_back()
                     .transpose()
                     .map_err(|e| storage("saving transitions")(e.into()))?
                     .map_or(0, |(key, _)| key.value().1 + 1);
-                for (seq, transition) in (next..).zip(transitions) {
-                    let bytes = encode_transition(transition)?;
+                for (seq, bytes) in (next..).zip(&transitions) {
                     try_redb!(
                         "saving transitions",
-                        table.insert((flow.id.0, seq), bytes.as_slice())
+                        table.insert((id.0, seq), bytes.as_slice())
                     );
                 }
             }
@@ -344,7 +354,7 @@ impl Logbook for RedbLogbook {
     }
 
     fn delete_flow(&self, id: FlowId) -> Result<(), LogbookError> {
-        self.write("deleting a flow", |txn| {
+        self.store.write(move |txn| {
             let removed = {
                 let mut flows = try_redb!("deleting a flow", txn.open_table(FLOWS));
                 try_redb!("deleting a flow", flows.remove(id.0)).is_some()
