@@ -42,6 +42,10 @@ bench: polyglot
     cargo bench -p taskbox-tests --bench bench
     TASKBOX_POLYGLOT_DIR="$PWD/target/polyglot/plugins" cargo bench -p taskbox-tests --bench polyglot
 
+# The same flows in TaskFlow (Python, set up in target/taskflow-venv) and taskbox, side by side: a table and a chart in target/bench-compare.
+bench-compare *ARGS:
+    bash scripts/bench-compare.sh {{ARGS}}
+
 # What CI runs.
 ci:
     bash .ci/run
