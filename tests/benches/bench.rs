@@ -243,8 +243,12 @@ fn conductor(workshop: Arc<Workshop>, commit: Duration) -> anyhow::Result<()> {
             board_row(&workshop, &jobs, 4, &db("board-4.redb"))?,
         ),
         (
-            "daemon over HTTP, 4 slots",
-            http_row(&workshop, &jobs, 4, &db("http-4.redb"))?,
+            "conductor, board posts, 16 slots",
+            board_row(&workshop, &jobs, 16, &db("board-16.redb"))?,
+        ),
+        (
+            "daemon over HTTP, 16 slots",
+            http_row(&workshop, &jobs, 16, &db("http-16.redb"))?,
         ),
     ];
     for (what, figures) in &rows {

@@ -56,7 +56,7 @@ const RETRY_ATTEMPTS: u32 = 5;
 /// `add` tasks in each job of the conductor scenario.
 const TASKS_PER_JOB: usize = 10;
 /// Conductor slots of taskbox's daemon.
-const CONDUCTOR_SLOTS: usize = 4;
+const CONDUCTOR_SLOTS: usize = 16;
 
 /// What the command line asked for.
 struct Options {

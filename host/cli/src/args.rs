@@ -75,8 +75,10 @@ pub(crate) struct ServeArgs {
     /// Directory of flow files that payloads may name with `flow.file`.
     #[arg(long, value_name = "DIR")]
     pub(crate) flows: Option<PathBuf>,
-    /// Jobs run at once (1: a blocking conductor).
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    /// Jobs run at once (1: a blocking conductor). Durable jobs mostly wait
+    /// for commits, and concurrent jobs share them, so this can well exceed
+    /// the CPU count.
+    #[arg(long, value_name = "N", default_value_t = 16)]
     pub(crate) slots: usize,
     /// Most workers a job's parallel engine may use (default: number of
     /// CPUs; also a payload's default).

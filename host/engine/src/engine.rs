@@ -31,6 +31,9 @@ pub enum Mode {
     },
 }
 
+/// Jobs queued per parallel worker.
+const QUEUE_DEPTH: usize = 16;
+
 /// Options of an engine.
 #[derive(Clone)]
 pub struct EngineOptions {
@@ -285,8 +288,11 @@ impl Engine {
             Some(durable) => Some(durable.journal(&self.graph)?),
             None => None,
         };
-        // Queued jobs keep workers busy while the scheduler commits.
-        let depth = if journal.is_some() { 16 } else { 2 };
+        // Jobs queued ahead of each worker keep it busy while the scheduler
+        // commits or handles answers (a worker that runs dry sleeps and
+        // costs a wake-up per job). The price: an atom that becomes ready
+        // later waits behind what is queued, whatever its priority.
+        let depth = QUEUE_DEPTH;
         let run = Run::new(
             &self.graph,
             RunSetup {

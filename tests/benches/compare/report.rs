@@ -3,7 +3,7 @@
 
 use crate::chart::{self, Chart, HLine, Marker, Series};
 use crate::taskflow::QuadraticFit;
-use crate::{FloorKind, Floors, Row, TaskFlowSide};
+use crate::{CONDUCTOR_SLOTS, FloorKind, Floors, Row, TaskFlowSide};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -225,7 +225,9 @@ impl Run<'_> {
                 "durable: taskbox records in a redb logbook, TaskFlow in SQLAlchemy on SQLite; both fresh files per repetition in {} (the redb commit floor was measured there too).",
                 self.disk.display()
             ),
-            "conductor: TaskFlow: Redis jobboard (its own redis-server) and one blocking conductor (serial engine), logbooks in memory; taskbox: the daemon's HTTP API in this process, a conductor of 4 slots, logbook and job board durable in one redb file; timed: first post to last job done.".into(),
+            format!(
+                "conductor: TaskFlow: Redis jobboard (its own redis-server) and one blocking conductor (serial engine), logbooks in memory; taskbox: the daemon's HTTP API in this process, a conductor of {CONDUCTOR_SLOTS} slots (the daemon's default), logbook and job board durable in one redb file; timed: first post to last job done."
+            ),
             format!(
                 "median of {} repetition(s), alternating TaskFlow and taskbox; TaskFlow runs each repetition in a fresh Python process (imports not timed); taskbox runs in the bench process after one unmeasured warm-up run per scenario.",
                 self.reps
