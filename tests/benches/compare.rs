@@ -284,11 +284,12 @@ impl Scenario {
         }
     }
 
-    /// Task executions in one unit: the retry's flow executes its task
-    /// `RETRY_ATTEMPTS` times, a job runs its chain.
+    /// Component calls in one unit: the retry's flow executes its task
+    /// `RETRY_ATTEMPTS` times and reverts each failed attempt before the
+    /// next, a job runs its chain.
     fn tasks_per_unit(&self) -> usize {
         match *self {
-            Scenario::Retry { .. } => RETRY_ATTEMPTS as usize,
+            Scenario::Retry { .. } => 2 * RETRY_ATTEMPTS as usize - 1,
             Scenario::Conductor { tasks, .. } => tasks,
             _ => 1,
         }

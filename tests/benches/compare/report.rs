@@ -220,7 +220,7 @@ impl Run<'_> {
             "chains: each task adds 1 to the previous one's output; timed: engine load (TaskFlow engines.load, taskbox Engine::new) + run; building the flow objects is not timed.".into(),
             "parallel rows: TaskFlow's engine starts and shuts down its own thread pool inside run(), and futurist's idle workers notice the shutdown only at their 1 s queue poll: about 1 s of every TaskFlow parallel row is that shutdown (a caller-owned executor would avoid it).".into(),
             "sleep: the taskbox guest (tests/guests/hostile, mode sleep) calls std::thread::sleep, which waits on WASI's monotonic clock (wasi:clocks subscribe-duration + poll) and blocks its worker thread, as Python's time.sleep does.".into(),
-            "retry: taskbox's builtin `times(5)` retry providing `attempt` around flaky_fetch, which fails with net.timeout on attempts 1-4 (TaskFlow: retry.Times(5) around a task raising 4 times); every flow its own engine, each checked SUCCESS after 5 attempts; per flow; 5 executions per flow for × floor.".into(),
+            "retry: taskbox's builtin `times(5)` retry providing `attempt` around flaky_fetch, which fails with net.timeout on attempts 1-4 (TaskFlow: retry.Times(5) around a task raising 4 times); every flow its own engine, each checked SUCCESS after 5 attempts; per flow; × floor counts 9 component calls per flow (5 executes, 4 reverts of the failed attempts).".into(),
             format!(
                 "durable: taskbox records in a redb logbook, TaskFlow in SQLAlchemy on SQLite; both fresh files per repetition in {} (the redb commit floor was measured there too).",
                 self.disk.display()
