@@ -6,8 +6,8 @@ use crate::graph::{AtomKind, ExecGraph};
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{Receiver, channel};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use taskbox_model::{AtomFailure, Controller, Decision, Failure, History, Limits, kinds};
 use taskbox_sandbox::{CallObserver, LogLevel, NoObserver, Plugin, Sandbox};
@@ -252,11 +252,58 @@ impl Executor for Serial<'_> {
     }
 }
 
+/// Jobs waiting for a worker. Workers sleep on the condvar without holding
+/// the lock, so a burst of jobs wakes as many workers at once.
+#[derive(Default)]
+struct JobQueue {
+    state: Mutex<QueueState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    jobs: VecDeque<Job>,
+    closed: bool,
+}
+
+impl JobQueue {
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn push(&self, job: Job) {
+        self.lock().jobs.push_back(job);
+        self.ready.notify_one();
+    }
+
+    /// The next job; `None` once closed and empty.
+    fn pop(&self) -> Option<Job> {
+        let mut state = self.lock();
+        loop {
+            if let Some(job) = state.jobs.pop_front() {
+                return Some(job);
+            }
+            if state.closed {
+                return None;
+            }
+            state = self
+                .ready
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+}
+
 /// Runs jobs on `workers` threads of a scope.
 pub(crate) struct Parallel<'a> {
     worker: &'a Worker<'a>,
     capacity: usize,
-    jobs: Option<Sender<Job>>,
+    jobs: Arc<JobQueue>,
     done: Receiver<Done>,
 }
 
@@ -270,19 +317,13 @@ impl<'a> Parallel<'a> {
         workers: usize,
         depth: usize,
     ) -> Self {
-        let (job_tx, job_rx) = channel::<Job>();
+        let jobs = Arc::new(JobQueue::default());
         let (done_tx, done_rx) = channel::<Done>();
-        let job_rx = Arc::new(Mutex::new(job_rx));
         for _ in 0..workers {
-            let job_rx = job_rx.clone();
+            let jobs = jobs.clone();
             let done_tx = done_tx.clone();
             scope.spawn(move || {
-                loop {
-                    let job = match job_rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => return,
-                    };
-                    let Ok(job) = job else { return };
+                while let Some(job) = jobs.pop() {
                     if done_tx.send(worker.perform(job)).is_err() {
                         return;
                     }
@@ -292,7 +333,7 @@ impl<'a> Parallel<'a> {
         Parallel {
             worker,
             capacity: workers * depth.max(1),
-            jobs: Some(job_tx),
+            jobs,
             done: done_rx,
         }
     }
@@ -304,12 +345,7 @@ impl Executor for Parallel<'_> {
     }
 
     fn submit(&mut self, job: Job) {
-        if let Some(jobs) = &self.jobs {
-            let atom = job.atom;
-            if jobs.send(job).is_err() {
-                tracing::error!(atom, "worker threads are gone");
-            }
-        }
+        self.jobs.push(job);
     }
 
     fn next(&mut self) -> Option<Done> {
@@ -327,7 +363,7 @@ impl Executor for Parallel<'_> {
 
 impl Drop for Parallel<'_> {
     fn drop(&mut self) {
-        // Closing the job channel ends the worker loops.
-        self.jobs.take();
+        // Closing the queue ends the worker loops.
+        self.jobs.close();
     }
 }
