@@ -221,10 +221,7 @@ fn plot_series(out: &mut String, chart: &Chart, series: &Series, x: &Axis, y: &A
         .chain(&series.points)
         .map(|&(px, py)| format!("{:.1},{:.1}", x.pixel(px), y.pixel(py)))
         .collect();
-    let dash = series
-        .dash
-        .map(|d| format!(r#" stroke-dasharray="{d}""#))
-        .unwrap_or_default();
+    let dash = dash_attribute(series);
     let _ = writeln!(
         out,
         r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="2"{dash}/>"#,
@@ -268,16 +265,21 @@ fn marker(series: &Series, px: f64, py: f64) -> String {
     )
 }
 
+/// The SVG attribute drawing `series` dashed, if it is.
+fn dash_attribute(series: &Series) -> String {
+    series
+        .dash
+        .map(|d| format!(r#" stroke-dasharray="{d}""#))
+        .unwrap_or_default()
+}
+
 /// The legend, right of the plot.
 fn legend(out: &mut String, chart: &Chart) {
     let (_, top, right, _) = PLOT;
     let x0 = right + 24.0;
     let mut row = top + 10.0;
     for series in &chart.series {
-        let dash = series
-            .dash
-            .map(|d| format!(r#" stroke-dasharray="{d}""#))
-            .unwrap_or_default();
+        let dash = dash_attribute(series);
         let _ = writeln!(
             out,
             r#"<line x1="{x0}" y1="{row}" x2="{}" y2="{row}" stroke="{}" stroke-width="2"{dash}/>
