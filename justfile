@@ -46,6 +46,10 @@ bench: polyglot
 bench-compare *ARGS:
     bash scripts/bench-compare.sh {{ARGS}}
 
+# Fuzz the decoders of untrusted input (flow specs, job payloads, logbook records), SECONDS each; a panic saves its input in target/fuzz-crashes/.
+fuzz SECONDS="60" *TARGETS:
+    cargo run --release -p taskbox-fuzz -- --seconds {{SECONDS}} {{TARGETS}}
+
 # What CI runs.
 ci:
     bash .ci/run
