@@ -264,6 +264,19 @@ fn serve_post_watch_trash_and_restore_through_the_cli() {
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
     assert_eq!(daemon.jobs().len(), 4, "refused payloads were posted");
+    let health = ureq::get(format!("{}/health", daemon.url))
+        .call()
+        .expect("GET /health")
+        .body_mut()
+        .read_to_string()
+        .expect("health body");
+    let health: Value = serde_json::from_str(&health).expect("health JSON");
+    assert_eq!(health["status"], "ok");
+    assert_eq!(
+        health["jobs"],
+        serde_json::json!({"unclaimed": 0, "claimed": 0, "complete": 3, "trashed": 1})
+    );
+    assert_eq!(health["conductor"]["consumed"], 3);
 
     let (code, log) = daemon.stop();
     assert_eq!(code, Some(0), "{log}");

@@ -96,6 +96,10 @@ pub trait JobBoard: Send + Sync + std::fmt::Debug {
     /// How many jobs are on the board (unclaimed and claimed).
     fn job_count(&self) -> Result<usize, BoardError>;
 
+    /// How many jobs are in each state, without reading the complete and
+    /// trashed ones.
+    fn counts(&self) -> Result<Vec<(JobState, usize)>, BoardError>;
+
     /// Who holds a live claim on a job.
     fn find_owner(&self, id: JobId) -> Result<Option<String>, BoardError>;
 

@@ -137,14 +137,19 @@ impl RedbJobBoard {
             .into_iter()
             .filter(|job| job.owner_at(now).is_some())
             .collect();
-        for mut job in claimed {
-            if let Some(claim) = &mut job.claim {
-                tracing::info!(job = %job.id, owner = %claim.owner, "ending the claim of a process that is gone");
-                claim.expires_ms = now;
-            }
-            self.store.write(move |txn| Self::put(txn, &job))?;
+        if claimed.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        self.store.write(move |txn| {
+            for mut job in claimed {
+                if let Some(claim) = &mut job.claim {
+                    tracing::info!(job = %job.id, owner = %claim.owner, "ending the claim of a process that is gone");
+                    claim.expires_ms = now;
+                }
+                Self::put(txn, &job)?;
+            }
+            Ok(())
+        })
     }
 
     /// Stores `job` in the table of its state.
@@ -481,6 +486,26 @@ impl JobBoard for RedbJobBoard {
         let table = try_redb!("counting jobs", txn.open_table(BOARD));
         let count = try_redb!("counting jobs", table.len());
         Ok(usize::try_from(count).unwrap_or(usize::MAX))
+    }
+
+    fn counts(&self) -> Result<Vec<(JobState, usize)>, BoardError> {
+        let on_board = self.iterjobs(false)?;
+        let claimed = on_board
+            .iter()
+            .filter(|job| job.state == JobState::Claimed)
+            .count();
+        let txn = try_redb!("counting jobs", self.store.database().begin_read());
+        let length = |name| -> Result<usize, BoardError> {
+            let table = try_redb!("counting jobs", txn.open_table(name));
+            let count = try_redb!("counting jobs", table.len());
+            Ok(usize::try_from(count).unwrap_or(usize::MAX))
+        };
+        Ok(vec![
+            (JobState::Unclaimed, on_board.len() - claimed),
+            (JobState::Claimed, claimed),
+            (JobState::Complete, length(DONE)?),
+            (JobState::Trashed, length(TRASH)?),
+        ])
     }
 
     fn find_owner(&self, id: JobId) -> Result<Option<String>, BoardError> {

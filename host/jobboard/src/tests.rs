@@ -495,3 +495,25 @@ fn claimable_gives_the_oldest_claimable_jobs_up_to_the_limit() -> TestResult {
     assert_eq!(ids(&f.board.claimable(2)?), vec![posted[0], posted[1]]);
     Ok(())
 }
+
+#[test]
+fn counts_give_every_state() -> TestResult {
+    let f = board()?;
+    let ids: Vec<JobId> = (0..5)
+        .map(|i| f.board.post(&format!("job{i}"), "{}").map(|job| job.id))
+        .collect::<Result<_, _>>()?;
+    f.board.claim(ids[0], "A", LEASE)?;
+    f.board.claim(ids[1], "A", LEASE)?;
+    f.board.consume(ids[1], "A")?;
+    f.board.trash(ids[2], "operator", "no")?;
+    assert_eq!(
+        f.board.counts()?,
+        vec![
+            (JobState::Unclaimed, 2),
+            (JobState::Claimed, 1),
+            (JobState::Complete, 1),
+            (JobState::Trashed, 1),
+        ]
+    );
+    Ok(())
+}

@@ -64,14 +64,10 @@ fn job_id(raw: &str) -> Result<JobId, ApiError> {
 }
 
 async fn health(State(daemon): State<Arc<Daemon>>) -> Result<Json<Value>, ApiError> {
-    let jobs = blocking(|| daemon.board.jobs(None))?;
-    let mut counts: BTreeMap<&str, usize> = JobState::ALL
-        .iter()
-        .map(|state| (state.name(), 0))
+    let counts: BTreeMap<&str, usize> = blocking(|| daemon.board.counts())?
+        .into_iter()
+        .map(|(state, count)| (state.name(), count))
         .collect();
-    for job in &jobs {
-        *counts.entry(job.state.name()).or_default() += 1;
-    }
     Ok(Json(json!({
         "status": "ok",
         "uptime_s": daemon.started.elapsed().as_secs(),
