@@ -12,7 +12,9 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use taskbox::{Flow, Limits, Logbook, Mode, Plugin, RedbLogbook, Sandbox, SandboxConfig, Workshop};
+use taskbox::{
+    Flow, Limits, Logbook, Mode, Plugin, RedbLogbook, Sandbox, SandboxConfig, Terms, Workshop,
+};
 
 /// Pool slots of the bench's sandbox, and of the floor's bare pool.
 const SLOTS: u32 = 64;
@@ -23,7 +25,7 @@ fn sandbox_call(sandbox: &Sandbox, add: &Plugin, calls: u32) -> anyhow::Result<D
         let out = sandbox.execute(
             add,
             &json!({"x": i, "y": 1}),
-            &Limits::default(),
+            &Terms::default(),
             Arc::new(taskbox::NoObserver),
         );
         if out.is_err() {

@@ -85,7 +85,7 @@ fn call(sandbox: &Sandbox, plugin: &Plugin, args: &Value, memory: u64) -> bool {
         ..Limits::default()
     };
     sandbox
-        .execute(plugin, args, &limits, Arc::new(NoObserver))
+        .execute(plugin, args, &limits.into(), Arc::new(NoObserver))
         .is_ok()
 }
 

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use taskbox::{
     AtomState, BoardEvent, BoardOptions, Conductor, ConductorOptions, Engine, FlowId, FlowState,
-    JobBoard, JobId, JobState, Logbook, ManualClock, RedbJobBoard, RedbLogbook, TransitionKind,
-    Workshop,
+    JobBoard, JobId, JobState, Logbook, ManualClock, NewJob, RedbJobBoard, RedbLogbook,
+    TransitionKind, Workshop,
 };
 
 /// A two-step sum: `answer = a + b + 1`.
@@ -96,10 +96,13 @@ impl World {
     fn post(&self, spec: &str, store: Value) -> JobId {
         let checked = self
             .workshop
-            .check(&payload(spec, store))
+            .check("", &payload(spec, store))
             .expect("payload passes");
         let stored = checked.payload.to_json().expect("payload encodes");
-        self.board.post(checked.name(), &stored).expect("posts").id
+        self.board
+            .post(NewJob::new(checked.name(), &stored))
+            .expect("posts")
+            .id
     }
 
     fn flow_of(&self, id: JobId) -> FlowId {
@@ -239,10 +242,10 @@ fn a_lapsed_lease_is_taken_over_and_the_flow_resumes_from_the_logbook() {
     // atoms done and dies without a word.
     let lease = Duration::from_secs(10);
     let job = world.board.claim(id, "ghost", lease).expect("claims");
-    let checked = world.workshop.check(&job.payload).expect("checks");
+    let checked = world.workshop.check("", &job.payload).expect("checks");
     let engine: Engine = world
         .workshop
-        .engine(&checked)
+        .engine(&checked, taskbox::Lane::default())
         .expect("builds")
         .record(world.logbook.clone(), "jobs", Default::default())
         .expect("records");
@@ -438,11 +441,11 @@ fn payloads_are_refused_naming_the_field() {
     for (payload, field, needle) in cases {
         let error = world
             .workshop
-            .check(&payload.to_string())
+            .check("", &payload.to_string())
             .expect_err(&format!("{payload} must be refused"));
         assert_eq!(error.field, field, "{payload}: {error}");
         assert!(error.to_string().contains(needle), "{payload}: {error}");
     }
     let pinned = json!({"flow": {"spec": spec}, "store": {"a": 1, "b": 2}, "plugins": [{"name": "add", "hash": add_hash}]});
-    assert!(world.workshop.check(&pinned.to_string()).is_ok());
+    assert!(world.workshop.check("", &pinned.to_string()).is_ok());
 }

@@ -301,10 +301,12 @@ fn python_infinite_loop_ends_in_limit_timeout() {
         ..Limits::default()
     };
     let started = Instant::now();
-    let result =
-        loaded()
-            .sandbox
-            .execute(plugin("spin_py"), &json!({}), &limits, Arc::new(NoObserver));
+    let result = loaded().sandbox.execute(
+        plugin("spin_py"),
+        &json!({}),
+        &limits.into(),
+        Arc::new(NoObserver),
+    );
     let failure = result.expect_err("spin_py never returns");
     assert_eq!(failure.kind, kinds::TIMEOUT, "{failure}");
     assert!(
@@ -316,7 +318,7 @@ fn python_infinite_loop_ends_in_limit_timeout() {
     let reserved = loaded().sandbox.execute(
         plugin("reserve_stock_py"),
         &json!({"sku": "a", "quantity": 1}),
-        &Limits::default(),
+        &Limits::default().into(),
         Arc::new(NoObserver),
     );
     assert_eq!(
@@ -337,7 +339,7 @@ fn call_with_memory(name: &str, mib: u64) -> Result<Value, taskbox::Failure> {
     };
     loaded()
         .sandbox
-        .execute(plugin(name), &args, &limits, Arc::new(NoObserver))
+        .execute(plugin(name), &args, &limits.into(), Arc::new(NoObserver))
 }
 
 #[test]

@@ -46,6 +46,33 @@ pub(crate) enum Command {
     /// List, show, trash and restore the jobs of a running daemon.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// What each tenant has used on a running daemon: CPU time of its
+    /// guest calls, the memory high-water of any one instance, calls made,
+    /// and its jobs by state. A tenant's token shows its own line; the
+    /// admin's, every tenant's.
+    Usage(UsageArgs),
+    /// Make tenant tokens and their hashes for a tenants file (see
+    /// `taskbox serve --tenants`).
+    #[command(subcommand)]
+    Tenants(TenantsCommand),
+}
+
+/// A secret that never shows in debug output.
+#[derive(Clone)]
+pub(crate) struct Secret(pub(crate) String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
 }
 
 /// Where the daemon is.
@@ -59,13 +86,62 @@ pub(crate) struct ServerArgs {
         default_value = "http://127.0.0.1:7878"
     )]
     pub(crate) server: String,
+    /// The API token, for a daemon with tenants: a tenant's (its own jobs)
+    /// or the admin's (every job). Sent as `Authorization: Bearer`, never
+    /// printed. Prefer the environment variable: a flag's value is visible
+    /// to other users of the machine in the process list.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "TASKBOX_TOKEN",
+        hide_env_values = true
+    )]
+    pub(crate) token: Option<Secret>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UsageArgs {
+    /// Print JSON (the daemon's `GET /usage`).
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TenantsCommand {
+    /// Make a new random token (32 bytes from the operating system) and
+    /// print it with the line for the tenants file. Give the token to the
+    /// tenant; the file keeps only its SHA-256. The token is shown once:
+    /// keep it, or make another.
+    Token {
+        /// Print the line for the admin (`admin_token_sha256 = ...`)
+        /// instead of a tenant's (`token_sha256 = ...`).
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Read a token from standard input and print its SHA-256 as the
+    /// tenants file wants it (64 hex digits); surrounding whitespace and
+    /// the final newline are ignored.
+    Hash,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// Directory of plugin components (*.wasm), loaded at start.
+    /// Directory of plugin components (*.wasm), loaded at start. With
+    /// --tenants, the shared plugins the file makes public are here and
+    /// each tenant's own are in its subdirectory (by default named after
+    /// the tenant).
     #[arg(long, value_name = "DIR")]
     pub(crate) plugins: PathBuf,
+    /// The tenants file (TOML): the admin's and each tenant's token hash,
+    /// the public plugins, each tenant's plugin directory, limits and
+    /// grants. With it every API call needs a token (`--token` or
+    /// TASKBOX_TOKEN on the client side) and a tenant sees only its own
+    /// jobs. Without it the API is open to anyone who can reach
+    /// --listen. See `taskbox tenants token` to make tokens.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) tenants: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) db: DbArgs,
     /// Address of the HTTP API (port 0 picks a free one; the address is
@@ -134,6 +210,11 @@ pub(crate) struct PostArgs {
     /// Print the job as JSON.
     #[arg(long)]
     pub(crate) json: bool,
+    /// With the admin's token: the tenant to post the job for (its
+    /// plugins, limits and quota apply). A tenant's token posts for the
+    /// tenant itself.
+    #[arg(long, value_name = "ID")]
+    pub(crate) tenant: Option<String>,
     #[command(flatten)]
     pub(crate) server: ServerArgs,
 }

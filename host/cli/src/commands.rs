@@ -29,6 +29,8 @@ pub(crate) fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => crate::serve::serve(args),
         Command::Post(args) => crate::remote::post(args),
         Command::Jobs(command) => crate::remote::jobs(command),
+        Command::Usage(args) => crate::remote::usage(args),
+        Command::Tenants(command) => crate::tenants::tenants(command),
     }
 }
 

@@ -18,27 +18,28 @@
 //! ```
 
 pub use taskbox_conductor::{
-    Checked, Conductor, ConductorError, ConductorOptions, ConductorStatus, Ending, EngineChoice,
-    EngineMode, FlowSource, JobPayload, PayloadError, PluginPin, SpecText, Workshop,
+    Caller, Checked, Conductor, ConductorError, ConductorOptions, ConductorStatus, Ending,
+    EngineChoice, EngineMode, FlowSource, JobPayload, PayloadError, PluginPin, SpecText, Tenant,
+    TenantLimits, Tenants, TenantsError, Workshop, token_hash,
 };
 pub use taskbox_engine::{
     AtomKind, AtomReport, Catalog, Clock, CompileError, Engine, EngineError, EngineOptions, Event,
-    ExecGraph, Mode, Outcome, ResumeOptions, SpecOnly, Suspender, SystemClock, compile,
+    ExecGraph, Mode, Outcome, ResumeOptions, SpecOnly, Suspender, SystemClock, Tenancy, compile,
 };
 pub use taskbox_jobboard::{
     BoardError, BoardEvent, BoardOptions, Claim, Job, JobBoard, JobId, JobState, LeaseClock,
-    ManualClock, RedbJobBoard, SystemLeaseClock,
+    ManualClock, NewJob, RedbJobBoard, SystemLeaseClock,
 };
 pub use taskbox_logbook::{
     AtomDetail, AtomKind as LogAtomKind, FlowDetail, FlowId, LogBook, Logbook, LogbookError,
     PowerCut, RedbLogbook, Transition, TransitionKind,
 };
 pub use taskbox_model::{
-    AtomFailure, AtomState, Attempt, Controller, Decision, Delay, Failure, Flow, FlowSpec,
-    FlowState, History, Intention, LimitOverrides, Limits, Pattern, Provides, Retry, SpecFormat,
-    Task, kinds,
+    Access, AtomFailure, AtomState, Attempt, Controller, Decision, Delay, DirGrant, Failure, Flow,
+    FlowSpec, FlowState, Grants, History, Intention, LimitOverrides, Limits, Pattern, Provides,
+    Retry, SpecFormat, Task, kinds,
 };
 pub use taskbox_sandbox::{
-    CallObserver, LoadError, LogLevel, NoObserver, Plugin, PluginSet, Sandbox, SandboxConfig,
-    SandboxError, TaskInfo,
+    Account, CallObserver, CpuGate, Lane, LoadError, LogLevel, NoObserver, Plugin, PluginSet,
+    Sandbox, SandboxConfig, SandboxError, TaskInfo, Terms, Usage, UsageSnapshot,
 };

@@ -6,6 +6,7 @@ mod logbook;
 mod output;
 mod remote;
 mod serve;
+mod tenants;
 
 use clap::Parser;
 

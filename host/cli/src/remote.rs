@@ -1,6 +1,7 @@
-//! `taskbox post` and `taskbox jobs`: clients of the daemon's HTTP API.
+//! `taskbox post`, `taskbox jobs` and `taskbox usage`: clients of the
+//! daemon's HTTP API.
 
-use crate::args::{EngineKind, JobsCommand, PostArgs, ServerArgs};
+use crate::args::{EngineKind, JobsCommand, PostArgs, ServerArgs, UsageArgs};
 use crate::commands::parse_store;
 use crate::logbook::{atom_table, header, shorten, utc};
 use anyhow::{Context, Result, bail};
@@ -16,6 +17,8 @@ use taskbox_jobboard::{Job, JobState};
 struct Client {
     base: String,
     agent: ureq::Agent,
+    /// `Bearer <token>`, when a token was given.
+    authorization: Option<String>,
 }
 
 impl Client {
@@ -28,6 +31,10 @@ impl Client {
         Client {
             base: args.server.trim_end_matches('/').to_string(),
             agent,
+            authorization: args
+                .token
+                .as_ref()
+                .map(|token| format!("Bearer {}", token.0.trim())),
         }
     }
 
@@ -39,14 +46,29 @@ impl Client {
         body: Option<&Value>,
     ) -> Result<T> {
         let url = format!("{}{path}", self.base);
+        let authorization = self.authorization.as_deref();
         let sent = match (method, body) {
-            ("GET", _) => self.agent.get(&url).call(),
-            (_, Some(body)) => self
-                .agent
-                .post(&url)
-                .header("content-type", "application/json")
-                .send(body.to_string()),
-            (_, None) => self.agent.post(&url).send_empty(),
+            ("GET", _) => {
+                let request = self.agent.get(&url);
+                match authorization {
+                    Some(value) => request.header("authorization", value),
+                    None => request,
+                }
+                .call()
+            }
+            (_, body) => {
+                let request = self.agent.post(&url);
+                let request = match authorization {
+                    Some(value) => request.header("authorization", value),
+                    None => request,
+                };
+                match body {
+                    Some(body) => request
+                        .header("content-type", "application/json")
+                        .send(body.to_string()),
+                    None => request.send_empty(),
+                }
+            }
         };
         let mut response = sent.with_context(|| {
             format!(
@@ -64,12 +86,32 @@ impl Client {
                 .ok()
                 .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
                 .unwrap_or(text);
+            if status.as_u16() == 401 {
+                let hint = match self.authorization {
+                    Some(_) => "check --token or TASKBOX_TOKEN",
+                    None => "give one with --token or TASKBOX_TOKEN",
+                };
+                bail!("{message} (HTTP 401): {hint}");
+            }
             bail!("{message} (HTTP {})", status.as_u16());
         }
         serde_json::from_str(&text).with_context(|| {
             format!("the daemon's answer to {method} {path} is not what this taskbox expects")
         })
     }
+}
+
+/// `text` escaped for a URL's query string.
+fn query_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            escaped.push(char::from(byte));
+        } else {
+            escaped.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    escaped
 }
 
 /// The payload `post` sends.
@@ -115,7 +157,11 @@ fn payload(args: &PostArgs) -> Result<Value> {
 pub(crate) fn post(args: PostArgs) -> Result<ExitCode> {
     let client = Client::new(&args.server);
     let body = payload(&args)?;
-    let job: Job = client.call("POST", "/jobs", Some(&body))?;
+    let path = match &args.tenant {
+        Some(tenant) => format!("/jobs?tenant={}", query_escape(tenant)),
+        None => "/jobs".to_string(),
+    };
+    let job: Job = client.call("POST", &path, Some(&body))?;
     if args.json {
         println!("{}", serde_json::to_string(&job)?);
     } else {
@@ -207,6 +253,84 @@ pub(crate) fn jobs(command: JobsCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `GET /usage`.
+#[derive(serde::Deserialize)]
+struct Usage {
+    tenants: std::collections::BTreeMap<String, TenantUsage>,
+}
+
+#[derive(serde::Deserialize)]
+struct TenantUsage {
+    cpu_ms: u64,
+    memory_peak_bytes: u64,
+    calls: u64,
+    jobs: std::collections::BTreeMap<String, u64>,
+}
+
+pub(crate) fn usage(args: UsageArgs) -> Result<ExitCode> {
+    let usage: Value = Client::new(&args.server).call("GET", "/usage", None)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&usage)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let usage: Usage = serde_json::from_value(usage)
+        .context("the daemon's usage is not what this taskbox expects")?;
+    print_usage(&usage)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ms` as seconds with three decimals.
+fn seconds(ms: u64) -> String {
+    format!("{}.{:03}s", ms / 1000, ms % 1000)
+}
+
+/// `bytes` in the largest binary unit that keeps it at least 1.
+fn mebibytes(bytes: u64) -> String {
+    const KIB: u64 = 1 << 10;
+    const MIB: u64 = 1 << 20;
+    const GIB: u64 = 1 << 30;
+    // Tenths, in integers: no float rounding surprises.
+    let tenths = |unit: u64| {
+        let t = bytes.saturating_mul(10) / unit;
+        format!("{}.{}", t / 10, t % 10)
+    };
+    match bytes {
+        b if b >= GIB => format!("{} GiB", tenths(GIB)),
+        b if b >= MIB => format!("{} MiB", tenths(MIB)),
+        b if b >= KIB => format!("{} KiB", tenths(KIB)),
+        b => format!("{b} B"),
+    }
+}
+
+fn print_usage(usage: &Usage) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if usage.tenants.is_empty() {
+        writeln!(out, "no tenants")?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<16}  {:>12}  {:>11}  {:>9}  {:>9}  {:>7}  {:>8}  {:>7}",
+        "TENANT", "CPU", "MEMORY PEAK", "CALLS", "UNCLAIMED", "CLAIMED", "COMPLETE", "TRASHED"
+    )?;
+    for (tenant, used) in &usage.tenants {
+        let jobs = |state: JobState| used.jobs.get(state.name()).copied().unwrap_or(0);
+        writeln!(
+            out,
+            "{:<16}  {:>12}  {:>11}  {:>9}  {:>9}  {:>7}  {:>8}  {:>7}",
+            if tenant.is_empty() { "-" } else { tenant },
+            seconds(used.cpu_ms),
+            mebibytes(used.memory_peak_bytes),
+            used.calls,
+            jobs(JobState::Unclaimed),
+            jobs(JobState::Claimed),
+            jobs(JobState::Complete),
+            jobs(JobState::Trashed),
+        )?;
+    }
+    Ok(())
+}
+
 fn owner(job: &Job) -> &str {
     match (&job.state, &job.claim) {
         (JobState::Claimed, Some(claim)) => &claim.owner,
@@ -220,16 +344,32 @@ fn print_jobs(jobs: &[Job]) -> Result<()> {
         writeln!(out, "no jobs")?;
         return Ok(());
     }
+    // The tenant column only when some job has one (the admin's view).
+    let tenants = jobs.iter().any(|job| !job.tenant.is_empty());
+    let tenant = |name: &str| {
+        if tenants {
+            format!("{:<16}  ", if name.is_empty() { "-" } else { name })
+        } else {
+            String::new()
+        }
+    };
     writeln!(
         out,
-        "{:>6}  {:<9}  {:>8}  {:<18}  {:>6}  {:<19}  NAME",
-        "ID", "STATE", "ATTEMPTS", "OWNER", "FLOW", "POSTED (UTC)"
+        "{:>6}  {}{:<9}  {:>8}  {:<18}  {:>6}  {:<19}  NAME",
+        "ID",
+        tenant("TENANT"),
+        "STATE",
+        "ATTEMPTS",
+        "OWNER",
+        "FLOW",
+        "POSTED (UTC)"
     )?;
     for job in jobs {
         writeln!(
             out,
-            "{:>6}  {:<9}  {:>8}  {:<18}  {:>6}  {:<19}  {}",
+            "{:>6}  {}{:<9}  {:>8}  {:<18}  {:>6}  {:<19}  {}",
             job.id.to_string(),
+            tenant(&job.tenant),
             job.state.to_string(),
             job.attempts,
             owner(job),
@@ -245,6 +385,9 @@ fn print_detail(detail: &Detail) -> Result<()> {
     let mut out = std::io::stdout().lock();
     let job = &detail.job;
     writeln!(out, "job {} '{}': {}", job.id, job.name, job.state)?;
+    if !job.tenant.is_empty() {
+        writeln!(out, "  tenant   {}", job.tenant)?;
+    }
     writeln!(out, "  posted   {} UTC", utc(job.posted_ms))?;
     writeln!(out, "  updated  {} UTC", utc(job.updated_ms))?;
     if let Some(claim) = &job.claim {

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use taskbox::Limits;
-use taskbox_conductor::{Conductor, ConductorOptions, Workshop};
+use taskbox_conductor::{Conductor, ConductorOptions, Tenants, Workshop};
 use taskbox_jobboard::{BoardOptions, JobBoard, RedbJobBoard};
 use taskbox_model::parse_duration;
 use taskbox_server::{Daemon, router};
@@ -23,6 +23,24 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
     if args.max_attempts == 0 {
         anyhow::bail!("--max-attempts must be at least 1");
     }
+    let tenants = match &args.tenants {
+        Some(path) => {
+            let tenants = Tenants::load(path)?;
+            eprintln!(
+                "tenants {}: {} (every API call needs a token)",
+                path.display(),
+                tenants.iter().count()
+            );
+            Some(Arc::new(tenants))
+        }
+        None => {
+            eprintln!(
+                "warning: no --tenants file: the API on {} is open to anyone who can reach it, with no token",
+                args.listen
+            );
+            None
+        }
+    };
     let book = logbook::open(&args.db)?;
     let board: Arc<dyn JobBoard> = Arc::new(RedbJobBoard::open(
         book.store(),
@@ -47,7 +65,13 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
         args.plugins.display(),
         plugins.plugins.len()
     );
-    let workshop = Arc::new(Workshop::new(sandbox, plugins, args.flows.clone(), workers));
+    let workshop = Workshop::new(sandbox, plugins, args.flows.clone(), workers);
+    let workshop = Arc::new(match &tenants {
+        Some(tenants) => workshop
+            .with_tenants(tenants.clone(), &args.plugins, &limits)
+            .context("cannot load the tenants' plugins")?,
+        None => workshop,
+    });
     let name = args
         .name
         .clone()
@@ -64,6 +88,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
         workshop,
         conductor,
         started: Instant::now(),
+        tenants,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -13,6 +13,7 @@ use taskbox_engine::{Engine, ResumeOptions, Suspender};
 use taskbox_jobboard::{BoardError, Job, JobBoard, JobId};
 use taskbox_logbook::Logbook;
 use taskbox_model::{AtomFailure, FlowState};
+use taskbox_sandbox::{Account, CpuGate, Lane, UsageSnapshot};
 
 /// How a conductor works.
 #[derive(Debug, Clone)]
@@ -26,6 +27,9 @@ pub struct ConductorOptions {
     pub lease: Duration,
     /// Longest wait on the board between looks for claimable jobs.
     pub poll: Duration,
+    /// Guest calls running on the CPU at once, shared fairly between
+    /// tenants; `None`: one per core.
+    pub cpu_tokens: Option<usize>,
 }
 
 impl ConductorOptions {
@@ -41,6 +45,7 @@ impl ConductorOptions {
             slots: slots.max(1),
             lease: Duration::from_secs(15),
             poll: Duration::from_millis(500),
+            cpu_tokens: None,
         }
     }
 }
@@ -121,6 +126,13 @@ struct Shared {
     /// Signalled with `free` when a slot frees or the conductor stops.
     slot_freed: Condvar,
     counters: Counters,
+    /// Where every guest call takes its turn at the CPU.
+    gate: Arc<CpuGate>,
+    /// Each tenant's account, made at its first job.
+    accounts: Mutex<BTreeMap<String, Arc<Account>>>,
+    /// Jobs running per tenant: the dispatcher serves the tenant with the
+    /// fewest first.
+    running: Mutex<BTreeMap<String, usize>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -155,6 +167,9 @@ impl Conductor {
         options: ConductorOptions,
     ) -> std::io::Result<Conductor> {
         let slots = options.slots.max(1);
+        let gate = options
+            .cpu_tokens
+            .map_or_else(CpuGate::per_core, CpuGate::new);
         let shared = Arc::new(Shared {
             board,
             logbook,
@@ -168,6 +183,9 @@ impl Conductor {
             free: Mutex::new(slots),
             slot_freed: Condvar::new(),
             counters: Counters::default(),
+            gate,
+            accounts: Mutex::new(BTreeMap::new()),
+            running: Mutex::new(BTreeMap::new()),
         });
         let (sender, receiver) = channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
@@ -213,6 +231,16 @@ impl Conductor {
             lost: count(&shared.counters.lost),
             stopping: shared.stopping.load(Ordering::Relaxed),
         }
+    }
+
+    /// What each tenant's guest calls have used since the conductor
+    /// started (tenants without a job yet are absent; the tenant of a
+    /// daemon without tenants is `""`).
+    pub fn usage(&self) -> BTreeMap<String, UsageSnapshot> {
+        lock(&self.shared.accounts)
+            .iter()
+            .map(|(tenant, account)| (tenant.clone(), account.usage()))
+            .collect()
     }
 
     /// Graceful shutdown: stops claiming, lets running jobs finish for up
@@ -334,11 +362,29 @@ impl Shared {
         }
     }
 
-    /// Claims the oldest claimable job, if any.
+    /// Claims a claimable job, if any. The board offers each tenant's
+    /// oldest jobs in turn; of those, the tenant with the fewest jobs
+    /// running here goes first, and a tenant already running as many jobs
+    /// as it may run calls at once waits, leaving the slot to others.
     fn claim_next(&self) -> Result<Option<Job>, BoardError> {
         let name = &self.options.name;
+        let mut candidates = self.board.claimable(self.options.slots.max(4))?;
+        {
+            let running = lock(&self.running);
+            let load = |job: &Job| running.get(&job.tenant).copied().unwrap_or(0);
+            let tenants = self.workshop.tenants();
+            let cap = |job: &Job| {
+                tenants
+                    .and_then(|t| t.get(&job.tenant))
+                    .and_then(|t| t.limits.concurrent_atoms)
+                    .unwrap_or(usize::MAX)
+            };
+            candidates.retain(|job| load(job) < cap(job));
+            // A stable sort keeps the board's turns among equals.
+            candidates.sort_by_key(load);
+        }
         // Each candidate may be taken by another conductor first.
-        for job in self.board.claimable(self.options.slots.max(4))? {
+        for job in candidates {
             if self.stopping() {
                 break;
             }
@@ -346,6 +392,8 @@ impl Shared {
                 Ok(job) => {
                     tracing::info!(job = %job.id, name = %job.name, attempts = job.attempts, "claimed");
                     lock(&self.held).insert(job.id, Held::default());
+                    // Counted until its worker is done with it.
+                    *lock(&self.running).entry(job.tenant.clone()).or_default() += 1;
                     return Ok(Some(job));
                 }
                 Err(BoardError::Trashed { job, reason, .. }) => {
@@ -410,6 +458,9 @@ impl Shared {
             let Ok(job) = next else { break };
             let id = job.id;
             let ending = self.conduct(&job);
+            if let Some(count) = lock(&self.running).get_mut(&job.tenant) {
+                *count = count.saturating_sub(1);
+            }
             tracing::info!(job = %id, ?ending, "attempt ended");
             let counter = match ending {
                 Ending::Consumed => &self.counters.consumed,
@@ -461,9 +512,24 @@ impl Shared {
         })
     }
 
+    /// The lane of one attempt at `job`: its tenant's account and CPU
+    /// budget per job.
+    fn lane(&self, job: &Job) -> Lane {
+        let tenant = self.workshop.tenants().and_then(|t| t.get(&job.tenant));
+        let account = lock(&self.accounts)
+            .entry(job.tenant.clone())
+            .or_insert_with(|| {
+                let max_calls = tenant.and_then(|t| t.limits.concurrent_atoms);
+                Account::new(&job.tenant, self.gate.clone(), max_calls)
+            })
+            .clone();
+        Lane::job(account, tenant.and_then(|t| t.limits.job_cpu))
+    }
+
     /// Builds (or resumes) the job's flow and runs it: its final state and
     /// the failure text.
     fn run(&self, job: &Job) -> Result<(FlowState, String), ConductorError> {
+        let lane = self.lane(job);
         let engine = match job.flow {
             Some(flow) => {
                 let detail = self.logbook.flow(flow)?;
@@ -471,15 +537,22 @@ impl Shared {
                     return Ok((detail.state, failure_text(detail.state, &detail.failures)));
                 }
                 tracing::info!(job = %job.id, %flow, "resuming the job's flow from the logbook");
+                let plugins = self
+                    .workshop
+                    .plugins_of(&job.tenant)
+                    .ok_or_else(|| ConductorError::Tenant(job.tenant.clone()))?;
                 Engine::resume(
                     self.workshop.sandbox().clone(),
-                    self.workshop.plugins(),
+                    plugins,
                     self.logbook.clone(),
                     flow,
-                    &ResumeOptions::default(),
+                    &ResumeOptions {
+                        tenancy: self.workshop.tenancy(&job.tenant, lane),
+                        ..ResumeOptions::default()
+                    },
                 )?
             }
-            None => self.record(job)?,
+            None => self.record(job, lane)?,
         };
         {
             let mut held = lock(&self.held);
@@ -497,17 +570,18 @@ impl Shared {
     }
 
     /// Records a new flow for the job and links it before anything runs.
-    fn record(&self, job: &Job) -> Result<Engine, ConductorError> {
-        let checked = self.workshop.check(&job.payload)?;
+    fn record(&self, job: &Job, lane: Lane) -> Result<Engine, ConductorError> {
+        let checked = self.workshop.check(&job.tenant, &job.payload)?;
         let meta = BTreeMap::from([
             ("job".to_string(), job.id.to_string()),
             ("job_name".to_string(), job.name.clone()),
+            ("tenant".to_string(), job.tenant.clone()),
             ("conductor".to_string(), self.options.name.clone()),
         ]);
-        let engine = self
-            .workshop
-            .engine(&checked)?
-            .record(self.logbook.clone(), "jobs", meta)?;
+        let engine =
+            self.workshop
+                .engine(&checked, lane)?
+                .record(self.logbook.clone(), "jobs", meta)?;
         if let Some(flow) = engine.flow_id() {
             self.board.link_flow(job.id, &self.options.name, flow)?;
         }

@@ -18,6 +18,9 @@ pub enum ConductorError {
     /// The logbook failed.
     #[error(transparent)]
     Logbook(#[from] LogbookError),
+    /// The job's tenant is no longer configured on this daemon.
+    #[error("the job's tenant '{0}' is not in the tenants file")]
+    Tenant(String),
     /// The jobboard refused or failed.
     #[error(transparent)]
     Board(#[from] BoardError),

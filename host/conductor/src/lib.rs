@@ -12,6 +12,7 @@
 mod conductor;
 mod error;
 mod payload;
+mod tenants;
 mod workshop;
 
 pub use conductor::{Conductor, ConductorOptions, ConductorStatus, Ending};
@@ -19,4 +20,5 @@ pub use error::ConductorError;
 pub use payload::{
     EngineChoice, EngineMode, FlowSource, JobPayload, PayloadError, PluginPin, SpecText,
 };
+pub use tenants::{Caller, Tenant, TenantLimits, Tenants, TenantsError, token_hash};
 pub use workshop::{Checked, Workshop};

@@ -1,7 +1,7 @@
 //! Recording a flow in a logbook and resuming it from there.
 
 use crate::clock::{Clock, SystemClock};
-use crate::engine::{Engine, EngineError, EngineOptions, Mode};
+use crate::engine::{Engine, EngineError, EngineOptions, Mode, Tenancy};
 use crate::graph::ExecGraph;
 use crate::journal::Journal;
 use serde::{Deserialize, Serialize};
@@ -61,6 +61,9 @@ pub struct ResumeOptions {
     pub mode: Option<Mode>,
     /// Where retry delays wait.
     pub clock: Arc<dyn Clock>,
+    /// Whom the flow runs for now (grants and limits are the current
+    /// ones, not those it was recorded with).
+    pub tenancy: Tenancy,
 }
 
 impl Default for ResumeOptions {
@@ -69,6 +72,7 @@ impl Default for ResumeOptions {
             accept_changed_plugins: false,
             mode: None,
             clock: Arc::new(SystemClock),
+            tenancy: Tenancy::default(),
         }
     }
 }
@@ -100,8 +104,9 @@ impl Engine {
             .atoms
             .iter()
             .zip(self.plugins())
+            .zip(self.terms())
             .enumerate()
-            .map(|(index, (node, plugin))| {
+            .map(|(index, ((node, plugin), terms))| {
                 let kind = if node.is_retry() {
                     AtomKind::Retry
                 } else {
@@ -113,6 +118,7 @@ impl Engine {
                     detail.plugin_hash = plugin.hash().to_string();
                     detail.version = plugin.info().version.clone();
                 }
+                detail.grants = terms.grants.clone();
                 detail
             })
             .collect();
@@ -152,6 +158,7 @@ impl Engine {
             limits: definition.limits,
             defer_reverts: definition.defer_reverts,
             clock: options.clock.clone(),
+            tenancy: options.tenancy.clone(),
         };
         let mut engine = Engine::build(
             sandbox,

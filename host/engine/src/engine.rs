@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use taskbox_logbook::{FlowId, LogbookError};
-use taskbox_model::{Flow, FlowSpec, LimitOverrides, Limits};
-use taskbox_sandbox::{Plugin, PluginSet, Sandbox};
+use taskbox_model::{Flow, FlowSpec, Grants, LimitOverrides, Limits};
+use taskbox_sandbox::{Lane, Plugin, PluginSet, Sandbox, Terms};
 
 /// How atoms are run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +47,38 @@ pub struct EngineOptions {
     pub defer_reverts: bool,
     /// Where retry delays wait.
     pub clock: Arc<dyn Clock>,
+    /// Whom the flow runs for.
+    pub tenancy: Tenancy,
+}
+
+/// Whom a flow runs for: the lane its calls are scheduled and accounted
+/// in, what they are granted, and the ceiling on their limits. The
+/// default grants nothing, caps nothing and runs unmetered.
+#[derive(Debug, Clone, Default)]
+pub struct Tenancy {
+    /// The job's lane.
+    pub lane: Lane,
+    /// Granted to every atom.
+    pub grants: Grants,
+    /// Granted to the atoms of one plugin, on top of `grants`.
+    pub plugin_grants: BTreeMap<String, Grants>,
+    /// No atom's limits go above these, whatever the flow asks.
+    pub ceiling: LimitOverrides,
+}
+
+impl Tenancy {
+    /// The terms of an atom of `plugin` asking for `limits`.
+    fn terms(&self, plugin: &str, limits: Limits) -> Terms {
+        let grants = match self.plugin_grants.get(plugin) {
+            Some(extra) => self.grants.union(extra),
+            None => self.grants.clone(),
+        };
+        Terms {
+            limits: limits.capped(&self.ceiling),
+            grants,
+            lane: self.lane.clone(),
+        }
+    }
 }
 
 impl std::fmt::Debug for EngineOptions {
@@ -66,6 +98,7 @@ impl Default for EngineOptions {
             limits: LimitOverrides::default(),
             defer_reverts: false,
             clock: Arc::new(SystemClock),
+            tenancy: Tenancy::default(),
         }
     }
 }
@@ -127,7 +160,7 @@ pub struct Engine {
     flow: String,
     graph: ExecGraph,
     plugins: Vec<Option<Plugin>>,
-    limits: Vec<Limits>,
+    terms: Vec<Terms>,
     store: BTreeMap<String, Value>,
     mode: Mode,
     defer_reverts: bool,
@@ -208,7 +241,11 @@ impl Engine {
         Ok(Engine {
             sandbox,
             flow: flow.name.clone(),
-            limits: graph.atoms.iter().map(|a| base.with(&a.limits)).collect(),
+            terms: graph
+                .atoms
+                .iter()
+                .map(|a| options.tenancy.terms(&a.plugin, base.with(&a.limits)))
+                .collect(),
             plugins: atom_plugins,
             graph,
             definition: Definition {
@@ -263,7 +300,12 @@ impl Engine {
 
     /// The limits atom `index` runs under.
     pub fn limits_of(&self, index: usize) -> Option<&Limits> {
-        self.limits.get(index)
+        self.terms.get(index).map(|t| &t.limits)
+    }
+
+    /// The terms (limits, grants, lane) of each atom, by index.
+    pub(crate) fn terms(&self) -> &[Terms] {
+        &self.terms
     }
 
     /// Runs the flow to its end: SUCCESS, or REVERTED after a failure
@@ -280,7 +322,7 @@ impl Engine {
             sandbox: &self.sandbox,
             graph: &self.graph,
             plugins: &self.plugins,
-            limits: &self.limits,
+            terms: &self.terms,
             notifier: &self.notifier,
             clock: self.clock.as_ref(),
         };

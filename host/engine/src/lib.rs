@@ -30,7 +30,7 @@ mod work;
 pub use clock::{Clock, SystemClock};
 pub use compile::{Catalog, CompileError, Signature, SpecOnly, compile};
 pub use durable::ResumeOptions;
-pub use engine::{Engine, EngineError, EngineOptions, Mode, Suspender};
+pub use engine::{Engine, EngineError, EngineOptions, Mode, Suspender, Tenancy};
 pub use events::Event;
 pub use graph::{ArgBinding, ArgSource, AtomKind, AtomNode, ExecGraph, FlowNode};
 pub use outcome::{AtomReport, Outcome};

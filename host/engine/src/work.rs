@@ -9,8 +9,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
-use taskbox_model::{AtomFailure, Controller, Decision, Failure, History, Limits, kinds};
-use taskbox_sandbox::{CallObserver, LogLevel, NoObserver, Plugin, Sandbox};
+use taskbox_model::{AtomFailure, Controller, Decision, Failure, History, kinds};
+use taskbox_sandbox::{CallObserver, LogLevel, NoObserver, Plugin, Sandbox, Terms};
 
 /// What to do with an atom.
 pub(crate) enum JobKind {
@@ -47,7 +47,7 @@ pub(crate) struct Worker<'a> {
     pub(crate) graph: &'a ExecGraph,
     /// The plugin of each atom; `None` for builtin retries.
     pub(crate) plugins: &'a [Option<Plugin>],
-    pub(crate) limits: &'a [Limits],
+    pub(crate) terms: &'a [Terms],
     pub(crate) notifier: &'a Notifier,
     pub(crate) clock: &'a dyn Clock,
 }
@@ -115,7 +115,7 @@ impl Worker<'_> {
 
     fn call(&self, job: Job) -> Result<Option<Value>, Failure> {
         let atom = job.atom;
-        let limits = &self.limits[atom];
+        let terms = &self.terms[atom];
         let (sandbox, args) = (self.sandbox, &job.args);
         let builtin = match &self.graph.atoms[atom].kind {
             AtomKind::Retry { controller, delay } => {
@@ -131,7 +131,7 @@ impl Worker<'_> {
         };
         match (job.kind, builtin) {
             (JobKind::Execute, _) => sandbox
-                .execute(self.plugin(atom)?, args, limits, self.observer(atom))
+                .execute(self.plugin(atom)?, args, terms, self.observer(atom))
                 .map(Some),
             (JobKind::Revert { result, failures }, _) => sandbox
                 .revert(
@@ -139,7 +139,7 @@ impl Worker<'_> {
                     args,
                     result.as_ref(),
                     &failures,
-                    limits,
+                    terms,
                     self.observer(atom),
                 )
                 .map(|()| None),
@@ -151,7 +151,7 @@ impl Worker<'_> {
                     self.plugin(atom)?,
                     &history,
                     args,
-                    limits,
+                    terms,
                     self.observer(atom),
                 )
                 .map(Some),
@@ -161,7 +161,7 @@ impl Worker<'_> {
                     self.plugin(atom)?,
                     &history,
                     args,
-                    limits,
+                    terms,
                     self.observer(atom),
                 )
                 .map(|()| None),
@@ -183,7 +183,7 @@ impl Worker<'_> {
                 plugin,
                 history,
                 args,
-                &self.limits[atom],
+                &self.terms[atom],
                 self.observer(atom),
             )
         });

@@ -2,7 +2,8 @@
 
 use crate::clock::{LeaseClock, SystemLeaseClock};
 use crate::error::BoardError;
-use crate::job::{Job, JobId, JobState};
+use crate::job::{Job, JobId, JobState, NewJob};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
@@ -45,8 +46,12 @@ impl Default for BoardOptions {
 /// renews; once it runs out the job is claimable again and the lapse
 /// counts as an attempt.
 pub trait JobBoard: Send + Sync + std::fmt::Debug {
-    /// Posts a job; it is unclaimed and gets the next id.
-    fn post(&self, name: &str, payload: &str) -> Result<Job, BoardError>;
+    /// Posts a job; it is unclaimed and gets the next id. When the job
+    /// carries a quota ([`NewJob::max_active`]) and its tenant already has
+    /// that many jobs on the board, it is refused with
+    /// [`Quota`](BoardError::Quota): the count and the insert are one
+    /// atomic step, so concurrent posts cannot overshoot the quota.
+    fn post(&self, job: NewJob<'_>) -> Result<Job, BoardError>;
 
     /// Claims a job for `who` for `lease`. A job with a live claim of
     /// someone else is [`Unclaimable`](BoardError::Unclaimable).
@@ -76,8 +81,10 @@ pub trait JobBoard: Send + Sync + std::fmt::Debug {
     /// owner; complete jobs stay complete.
     fn trash(&self, id: JobId, who: &str, reason: &str) -> Result<Job, BoardError>;
 
-    /// Puts a trashed job back on the board with its attempts reset.
-    fn restore(&self, id: JobId) -> Result<Job, BoardError>;
+    /// Puts a trashed job back on the board with its attempts reset;
+    /// refused with [`Quota`](BoardError::Quota) when its tenant already
+    /// has `max_active` jobs on the board.
+    fn restore(&self, id: JobId, max_active: Option<usize>) -> Result<Job, BoardError>;
 
     /// One job, in any state.
     fn job(&self, id: JobId) -> Result<Job, BoardError>;
@@ -86,8 +93,10 @@ pub trait JobBoard: Send + Sync + std::fmt::Debug {
     /// only the claimable ones when `only_unclaimed`.
     fn iterjobs(&self, only_unclaimed: bool) -> Result<Vec<Job>, BoardError>;
 
-    /// The oldest `limit` claimable jobs, without reading the rest of the
-    /// board: what a conductor looks at to claim.
+    /// Up to `limit` claimable jobs, fairly across tenants: each tenant's
+    /// oldest, then each one's second oldest, and so on (tenants in the
+    /// order of their oldest job), so that a tenant with a long backlog
+    /// does not hide another's job. What a conductor looks at to claim.
     fn claimable(&self, limit: usize) -> Result<Vec<Job>, BoardError>;
 
     /// Every job in `state` (all when `None`), in posting order.
@@ -96,9 +105,16 @@ pub trait JobBoard: Send + Sync + std::fmt::Debug {
     /// How many jobs are on the board (unclaimed and claimed).
     fn job_count(&self) -> Result<usize, BoardError>;
 
-    /// How many jobs are in each state, without reading the complete and
-    /// trashed ones.
+    /// How many jobs are in each state (in the order of
+    /// [`JobState::ALL`]), without reading any job.
     fn counts(&self) -> Result<Vec<(JobState, usize)>, BoardError>;
+
+    /// How many jobs of `tenant` are in each state (in the order of
+    /// [`JobState::ALL`]), without reading any job.
+    fn counts_of(&self, tenant: &str) -> Result<Vec<(JobState, usize)>, BoardError>;
+
+    /// [`counts_of`](Self::counts_of) every tenant that ever posted a job.
+    fn counts_by_tenant(&self) -> Result<BTreeMap<String, Vec<(JobState, usize)>>, BoardError>;
 
     /// Who holds a live claim on a job.
     fn find_owner(&self, id: JobId) -> Result<Option<String>, BoardError>;

@@ -51,6 +51,19 @@ pub enum BoardError {
         /// The reason recorded.
         reason: String,
     },
+    /// The tenant already has as many jobs on the board as it may.
+    #[error(
+        "{} {active} jobs queued or running, and may have at most {limit}: wait for some to finish",
+        if tenant.is_empty() { "there are".to_string() } else { format!("tenant '{tenant}' has") }
+    )]
+    Quota {
+        /// The tenant.
+        tenant: String,
+        /// Its jobs on the board (unclaimed or claimed).
+        active: usize,
+        /// How many it may have.
+        limit: usize,
+    },
     /// The board's schema differs from this build's.
     #[error("jobboard has schema version {found}, but this taskbox reads version {supported}")]
     Schema {

@@ -88,11 +88,54 @@ pub struct Claim {
     pub expires_ms: u64,
 }
 
+/// A job to post: who posts it, what it is, and the poster's quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewJob<'a> {
+    /// The tenant posting it (empty: a daemon without tenants).
+    pub tenant: &'a str,
+    /// A name for people.
+    pub name: &'a str,
+    /// What the conductor builds the flow from.
+    pub payload: &'a str,
+    /// The most jobs `tenant` may have on the board (unclaimed or
+    /// claimed), this one included; `None`: no limit.
+    pub max_active: Option<usize>,
+}
+
+impl<'a> NewJob<'a> {
+    /// A job of no tenant, with no quota.
+    pub fn new(name: &'a str, payload: &'a str) -> NewJob<'a> {
+        NewJob {
+            tenant: "",
+            name,
+            payload,
+            max_active: None,
+        }
+    }
+
+    /// The same job, posted by `tenant`.
+    pub fn by(self, tenant: &'a str) -> NewJob<'a> {
+        NewJob { tenant, ..self }
+    }
+
+    /// The same job, refused when its tenant already has `limit` jobs on
+    /// the board (`None`: no limit).
+    pub fn within(self, limit: Option<usize>) -> NewJob<'a> {
+        NewJob {
+            max_active: limit,
+            ..self
+        }
+    }
+}
+
 /// A unit of work on the board.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
     /// Its id.
     pub id: JobId,
+    /// The tenant that posted it; empty when posted to a daemon without
+    /// tenants.
+    pub tenant: String,
     /// A name for people.
     pub name: String,
     /// What the conductor builds the flow from (JSON, opaque to the board).

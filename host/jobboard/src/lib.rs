@@ -14,6 +14,10 @@
 //!   counts an attempt; at the board's maximum the job goes to the trash
 //!   with its last failure as the reason, where it can be inspected and
 //!   restored.
+//!
+//! Every job belongs to a tenant (the empty one on a daemon without
+//! tenants); a post may carry the tenant's quota of jobs on the board,
+//! checked in the same commit as the insert.
 
 mod board;
 mod clock;
@@ -24,7 +28,7 @@ mod redb_board;
 pub use board::{BoardEvent, BoardOptions, JobBoard};
 pub use clock::{LeaseClock, ManualClock, SystemLeaseClock};
 pub use error::BoardError;
-pub use job::{Claim, Job, JobId, JobState};
+pub use job::{Claim, Job, JobId, JobState, NewJob};
 pub use redb_board::RedbJobBoard;
 
 #[cfg(test)]

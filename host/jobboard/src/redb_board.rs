@@ -2,18 +2,20 @@
 
 use crate::board::{BoardEvent, BoardOptions, JobBoard};
 use crate::error::BoardError;
-use crate::job::{Claim, Job, JobId, JobState};
+use crate::job::{Claim, Job, JobId, JobState, NewJob};
 use redb::{
     ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
     WriteTransaction,
 };
+use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 use taskbox_logbook::{FlowId, GroupCommit};
 
-/// The schema this build reads and writes.
-const SCHEMA_VERSION: u64 = 1;
+/// The schema this build reads and writes. Version 1 had no tenants: its
+/// jobs are migrated on open, as jobs of the empty tenant.
+const SCHEMA_VERSION: u64 = 2;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("jobboard_meta");
 /// Unclaimed and claimed jobs: what conductors scan.
@@ -22,6 +24,15 @@ const BOARD: TableDefinition<u64, &[u8]> = TableDefinition::new("jobboard_board"
 const DONE: TableDefinition<u64, &[u8]> = TableDefinition::new("jobboard_done");
 /// The garbage bin.
 const TRASH: TableDefinition<u64, &[u8]> = TableDefinition::new("jobboard_trash");
+/// How many jobs each tenant has in each state: (tenant, state name) to
+/// count, kept with every change of state so that quotas and counts never
+/// read a job.
+const TENANT_COUNTS: TableDefinition<(&str, &str), u64> =
+    TableDefinition::new("jobboard_tenant_counts");
+/// The jobs of [`BOARD`] by (tenant, id): each tenant's oldest claimable
+/// jobs without reading the other tenants'.
+const LIVE_BY_TENANT: TableDefinition<(&str, u64), ()> =
+    TableDefinition::new("jobboard_live_by_tenant");
 
 const SCHEMA_KEY: &str = "schema_version";
 const NEXT_JOB_KEY: &str = "next_job_id";
@@ -61,6 +72,12 @@ fn encode(job: &Job) -> Result<Vec<u8>, BoardError> {
 }
 
 fn decode(id: u64, bytes: &[u8]) -> Result<Job, BoardError> {
+    decode_with(id, bytes)
+}
+
+/// Decodes a record of job `id` as a `T` (a job of this version or an
+/// older one).
+fn decode_with<T: serde::de::DeserializeOwned>(id: u64, bytes: &[u8]) -> Result<T, BoardError> {
     postcard::from_bytes(bytes).map_err(|e| BoardError::Corrupt {
         job: JobId(id),
         message: e.to_string(),
@@ -78,6 +95,29 @@ fn scan(
         jobs.push(decode(key.value(), value.value())?);
     }
     Ok(jobs)
+}
+
+/// Interleaves each tenant's jobs (each list oldest first): every
+/// tenant's oldest, then every tenant's second oldest, and so on, tenants
+/// in the order of their oldest job; at most `limit` in all.
+fn fair_order(per_tenant: Vec<Vec<Job>>, limit: usize) -> Vec<Job> {
+    let mut queues: Vec<std::collections::VecDeque<Job>> = per_tenant
+        .into_iter()
+        .filter(|jobs| !jobs.is_empty())
+        .map(Into::into)
+        .collect();
+    queues.sort_by_key(|q| q.front().map(|job| job.id));
+    let mut out = Vec::new();
+    while out.len() < limit && queues.iter().any(|q| !q.is_empty()) {
+        for queue in &mut queues {
+            if out.len() < limit
+                && let Some(job) = queue.pop_front()
+            {
+                out.push(job);
+            }
+        }
+    }
+    out
 }
 
 /// Where a job's record lives, by state.
@@ -108,6 +148,15 @@ impl RedbJobBoard {
             let found = try_redb!("opening the jobboard", meta.get(SCHEMA_KEY)).map(|v| v.value());
             match found {
                 Some(SCHEMA_VERSION) => {}
+                Some(1) => {
+                    drop(meta);
+                    v1::migrate(txn)?;
+                    let mut meta = try_redb!("opening the jobboard", txn.open_table(META));
+                    try_redb!(
+                        "opening the jobboard",
+                        meta.insert(SCHEMA_KEY, SCHEMA_VERSION)
+                    );
+                }
                 Some(found) => {
                     return Err(BoardError::Schema {
                         found,
@@ -124,6 +173,8 @@ impl RedbJobBoard {
             for name in [BOARD, DONE, TRASH] {
                 try_redb!("opening the jobboard", txn.open_table(name));
             }
+            try_redb!("opening the jobboard", txn.open_table(TENANT_COUNTS));
+            try_redb!("opening the jobboard", txn.open_table(LIVE_BY_TENANT));
             Ok(())
         })?;
         board.end_orphaned_claims()?;
@@ -152,11 +203,82 @@ impl RedbJobBoard {
         })
     }
 
-    /// Stores `job` in the table of its state.
+    /// Stores `job` in the table of its state (and, on the board, in its
+    /// tenant's index).
     fn put(txn: &WriteTransaction, job: &Job) -> Result<(), BoardError> {
         let bytes = encode(job)?;
-        let mut table = try_redb!("writing a job", txn.open_table(table_of(job.state)));
+        let table_name = table_of(job.state);
+        let mut table = try_redb!("writing a job", txn.open_table(table_name));
         try_redb!("writing a job", table.insert(job.id.0, bytes.as_slice()));
+        if table_name.name() == BOARD.name() {
+            let mut live = try_redb!("writing a job", txn.open_table(LIVE_BY_TENANT));
+            try_redb!(
+                "writing a job",
+                live.insert((job.tenant.as_str(), job.id.0), ())
+            );
+        }
+        Ok(())
+    }
+
+    /// Moves one job of `tenant` from state `from` to `to` in the counts
+    /// (`None`: it was not there before, or is not any more).
+    fn tally(
+        txn: &WriteTransaction,
+        tenant: &str,
+        from: Option<JobState>,
+        to: Option<JobState>,
+    ) -> Result<(), BoardError> {
+        if from == to {
+            return Ok(());
+        }
+        let doing = "counting a tenant's jobs";
+        let mut table = try_redb!(doing, txn.open_table(TENANT_COUNTS));
+        if let Some(from) = from {
+            let key = (tenant, from.name());
+            let count = try_redb!(doing, table.get(key)).map_or(0, |v| v.value());
+            match count.saturating_sub(1) {
+                0 => {
+                    try_redb!(doing, table.remove(key));
+                }
+                left => {
+                    try_redb!(doing, table.insert(key, left));
+                }
+            }
+        }
+        if let Some(to) = to {
+            let key = (tenant, to.name());
+            let count = try_redb!(doing, table.get(key)).map_or(0, |v| v.value());
+            try_redb!(doing, table.insert(key, count.saturating_add(1)));
+        }
+        Ok(())
+    }
+
+    /// Refuses with [`BoardError::Quota`] when `tenant` already has
+    /// `limit` jobs on the board (unclaimed or claimed). Writes nothing.
+    fn check_quota(
+        txn: &WriteTransaction,
+        tenant: &str,
+        limit: Option<usize>,
+    ) -> Result<(), BoardError> {
+        let Some(limit) = limit else {
+            return Ok(());
+        };
+        let doing = "counting a tenant's jobs";
+        let table = try_redb!(doing, txn.open_table(TENANT_COUNTS));
+        let mut active = 0u64;
+        for state in [JobState::Unclaimed, JobState::Claimed] {
+            let count =
+                try_redb!(doing, table.get((tenant, state.name()))).map_or(0, |v| v.value());
+            active = active.saturating_add(count);
+        }
+        let active = usize::try_from(active).unwrap_or(usize::MAX);
+        if active >= limit {
+            return Err(BoardError::Quota {
+                tenant: tenant.to_string(),
+                active,
+                limit,
+            });
+        }
         Ok(())
     }
 
@@ -171,27 +293,33 @@ impl RedbJobBoard {
         Err(BoardError::UnknownJob(id))
     }
 
-    /// Reads job `id`, lets `change` update it (or refuse), and stores it
+    /// Reads job `id`, lets `change` update it (or refuse, writing
+    /// nothing), and stores it
     /// in the table of its new state, all in one commit; then tells
     /// subscribers when the job left the board or came back to it.
     fn update(
         &self,
         doing: &'static str,
         id: JobId,
-        change: impl FnOnce(&mut Job, u64) -> Result<(), BoardError> + Send + 'static,
+        change: impl FnOnce(&mut Job, u64, &WriteTransaction) -> Result<(), BoardError> + Send + 'static,
     ) -> Result<Job, BoardError> {
         let now = self.options.clock.now_ms();
         self.store
             .write(move |txn| {
                 let mut job = Self::find(txn, id)?;
                 let before = job.state;
-                change(&mut job, now)?;
+                change(&mut job, now, txn)?;
                 job.updated_ms = now;
                 if table_of(before).name() != table_of(job.state).name() {
                     let mut table = try_redb!(doing, txn.open_table(table_of(before)));
                     try_redb!(doing, table.remove(id.0));
+                    if table_of(before).name() == BOARD.name() {
+                        let mut live = try_redb!(doing, txn.open_table(LIVE_BY_TENANT));
+                        try_redb!(doing, live.remove((job.tenant.as_str(), id.0)));
+                    }
                 }
                 Self::put(txn, &job)?;
+                Self::tally(txn, &job.tenant, Some(before), Some(job.state))?;
                 Ok((before, job))
             })
             .map(|(before, job)| {
@@ -249,10 +377,17 @@ impl RedbJobBoard {
 }
 
 impl JobBoard for RedbJobBoard {
-    fn post(&self, name: &str, payload: &str) -> Result<Job, BoardError> {
+    fn post(&self, new: NewJob<'_>) -> Result<Job, BoardError> {
         let now = self.options.clock.now_ms();
-        let (name, payload) = (name.to_string(), payload.to_string());
+        let (tenant, name, payload) = (
+            new.tenant.to_string(),
+            new.name.to_string(),
+            new.payload.to_string(),
+        );
+        let max_active = new.max_active;
         let job = self.store.write(move |txn| {
+            // Before anything is written: a refused post writes nothing.
+            Self::check_quota(txn, &tenant, max_active)?;
             let id = {
                 let mut meta = try_redb!("posting a job", txn.open_table(META));
                 let next =
@@ -262,6 +397,7 @@ impl JobBoard for RedbJobBoard {
             };
             let job = Job {
                 id,
+                tenant,
                 name,
                 payload,
                 state: JobState::Unclaimed,
@@ -275,6 +411,7 @@ impl JobBoard for RedbJobBoard {
                 updated_ms: now,
             };
             Self::put(txn, &job)?;
+            Self::tally(txn, &job.tenant, None, Some(job.state))?;
             Ok::<_, BoardError>(job)
         })?;
         self.announce(BoardEvent::Posted(job.id));
@@ -285,7 +422,7 @@ impl JobBoard for RedbJobBoard {
         let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
         let max_attempts = self.options.max_attempts;
         let who = who.to_string();
-        let job = self.update("claiming a job", id, move |job, now| {
+        let job = self.update("claiming a job", id, move |job, now, _| {
             if let Some(owner) = job.owner_at(now) {
                 return Err(BoardError::Unclaimable {
                     job: id,
@@ -331,7 +468,7 @@ impl JobBoard for RedbJobBoard {
     fn heartbeat(&self, id: JobId, who: &str, lease: Duration) -> Result<Job, BoardError> {
         let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
         let who = who.to_string();
-        self.update("renewing a lease", id, move |job, now| {
+        self.update("renewing a lease", id, move |job, now, _| {
             Self::check_owner(job, &who, "renew the lease of", now)?;
             if let Some(claim) = &mut job.claim {
                 claim.expires_ms = now.saturating_add(lease_ms);
@@ -342,7 +479,7 @@ impl JobBoard for RedbJobBoard {
 
     fn link_flow(&self, id: JobId, who: &str, flow: FlowId) -> Result<Job, BoardError> {
         let who = who.to_string();
-        self.update("linking a flow", id, move |job, now| {
+        self.update("linking a flow", id, move |job, now, _| {
             Self::check_owner(job, &who, "link a flow to", now)?;
             job.flow = Some(flow);
             Ok(())
@@ -351,7 +488,7 @@ impl JobBoard for RedbJobBoard {
 
     fn consume(&self, id: JobId, who: &str) -> Result<Job, BoardError> {
         let who = who.to_string();
-        self.update("consuming a job", id, move |job, now| {
+        self.update("consuming a job", id, move |job, now, _| {
             Self::check_owner(job, &who, "consume", now)?;
             job.state = JobState::Complete;
             job.claim = None;
@@ -362,7 +499,7 @@ impl JobBoard for RedbJobBoard {
     fn abandon(&self, id: JobId, who: &str, reason: &str) -> Result<Job, BoardError> {
         let (who, reason) = (who.to_string(), reason.to_string());
         let max_attempts = self.options.max_attempts;
-        self.update("abandoning a job", id, move |job, now| {
+        self.update("abandoning a job", id, move |job, now, _| {
             Self::check_owner(job, &who, "abandon", now)?;
             if let Some(flow) = job.flow.take() {
                 job.past_flows.push(flow);
@@ -374,7 +511,7 @@ impl JobBoard for RedbJobBoard {
 
     fn release(&self, id: JobId, who: &str) -> Result<Job, BoardError> {
         let who = who.to_string();
-        self.update("releasing a job", id, move |job, now| {
+        self.update("releasing a job", id, move |job, now, _| {
             Self::check_owner(job, &who, "release", now)?;
             job.state = JobState::Unclaimed;
             job.claim = None;
@@ -384,7 +521,7 @@ impl JobBoard for RedbJobBoard {
 
     fn trash(&self, id: JobId, who: &str, reason: &str) -> Result<Job, BoardError> {
         let (who, reason) = (who.to_string(), reason.to_string());
-        self.update("trashing a job", id, move |job, now| {
+        self.update("trashing a job", id, move |job, now, _| {
             match job.state {
                 JobState::Unclaimed => {}
                 JobState::Claimed => {
@@ -407,8 +544,8 @@ impl JobBoard for RedbJobBoard {
         })
     }
 
-    fn restore(&self, id: JobId) -> Result<Job, BoardError> {
-        self.update("restoring a job", id, move |job, _| {
+    fn restore(&self, id: JobId, max_active: Option<usize>) -> Result<Job, BoardError> {
+        self.update("restoring a job", id, move |job, _, txn| {
             if job.state != JobState::Trashed {
                 return Err(BoardError::WrongState {
                     job: id,
@@ -416,6 +553,7 @@ impl JobBoard for RedbJobBoard {
                     state: job.state,
                 });
             }
+            Self::check_quota(txn, &job.tenant, max_active)?;
             job.state = JobState::Unclaimed;
             job.attempts = 0;
             job.trash_reason = None;
@@ -446,21 +584,41 @@ impl JobBoard for RedbJobBoard {
     }
 
     fn claimable(&self, limit: usize) -> Result<Vec<Job>, BoardError> {
+        let doing = "listing claimable jobs";
         let now = self.options.clock.now_ms();
-        let txn = try_redb!("listing jobs", self.store.database().begin_read());
-        let table = try_redb!("listing jobs", txn.open_table(BOARD));
-        let mut jobs = Vec::new();
-        for entry in try_redb!("listing jobs", table.iter()) {
-            if jobs.len() >= limit {
-                break;
+        let txn = try_redb!(doing, self.store.database().begin_read());
+        let board = try_redb!(doing, txn.open_table(BOARD));
+        let live = try_redb!(doing, txn.open_table(LIVE_BY_TENANT));
+        // Each tenant's oldest claimable jobs, up to `limit` each.
+        let mut per_tenant: Vec<Vec<Job>> = Vec::new();
+        let mut next = try_redb!(doing, live.first()).map(|(key, _)| key.value().0.to_string());
+        while let Some(tenant) = next {
+            let mut jobs = Vec::new();
+            for entry in try_redb!(doing, live.range((tenant.as_str(), 0)..)) {
+                let (key, _) = try_redb!(doing, entry);
+                let (owner, id) = key.value();
+                if owner != tenant || jobs.len() >= limit {
+                    break;
+                }
+                if let Some(bytes) = try_redb!(doing, board.get(id)) {
+                    let job = decode(id, bytes.value())?;
+                    if job.claimable_at(now) {
+                        jobs.push(job);
+                    }
+                }
             }
-            let (key, value) = try_redb!("listing jobs", entry);
-            let job = decode(key.value(), value.value())?;
-            if job.claimable_at(now) {
-                jobs.push(job);
+            per_tenant.push(jobs);
+            // The next tenant: the first key past every id of this one.
+            next = None;
+            for entry in try_redb!(doing, live.range((tenant.as_str(), u64::MAX)..)) {
+                let (key, _) = try_redb!(doing, entry);
+                if key.value().0 != tenant {
+                    next = Some(key.value().0.to_string());
+                    break;
+                }
             }
         }
-        Ok(jobs)
+        Ok(fair_order(per_tenant, limit))
     }
 
     fn jobs(&self, state: Option<JobState>) -> Result<Vec<Job>, BoardError> {
@@ -489,23 +647,47 @@ impl JobBoard for RedbJobBoard {
     }
 
     fn counts(&self) -> Result<Vec<(JobState, usize)>, BoardError> {
-        let on_board = self.iterjobs(false)?;
-        let claimed = on_board
-            .iter()
-            .filter(|job| job.state == JobState::Claimed)
-            .count();
-        let txn = try_redb!("counting jobs", self.store.database().begin_read());
-        let length = |name| -> Result<usize, BoardError> {
-            let table = try_redb!("counting jobs", txn.open_table(name));
-            let count = try_redb!("counting jobs", table.len());
-            Ok(usize::try_from(count).unwrap_or(usize::MAX))
-        };
-        Ok(vec![
-            (JobState::Unclaimed, on_board.len() - claimed),
-            (JobState::Claimed, claimed),
-            (JobState::Complete, length(DONE)?),
-            (JobState::Trashed, length(TRASH)?),
-        ])
+        let mut totals: Vec<(JobState, usize)> = JobState::ALL.iter().map(|&s| (s, 0)).collect();
+        for counts in self.counts_by_tenant()?.into_values() {
+            for ((_, total), (_, count)) in totals.iter_mut().zip(counts) {
+                *total = total.saturating_add(count);
+            }
+        }
+        Ok(totals)
+    }
+
+    fn counts_of(&self, tenant: &str) -> Result<Vec<(JobState, usize)>, BoardError> {
+        let doing = "counting a tenant's jobs";
+        let txn = try_redb!(doing, self.store.database().begin_read());
+        let table = try_redb!(doing, txn.open_table(TENANT_COUNTS));
+        let mut counts = Vec::with_capacity(JobState::ALL.len());
+        for state in JobState::ALL {
+            let count =
+                try_redb!(doing, table.get((tenant, state.name()))).map_or(0, |v| v.value());
+            counts.push((state, usize::try_from(count).unwrap_or(usize::MAX)));
+        }
+        Ok(counts)
+    }
+
+    fn counts_by_tenant(&self) -> Result<BTreeMap<String, Vec<(JobState, usize)>>, BoardError> {
+        let doing = "counting the tenants' jobs";
+        let txn = try_redb!(doing, self.store.database().begin_read());
+        let table = try_redb!(doing, txn.open_table(TENANT_COUNTS));
+        let mut by_tenant: BTreeMap<String, Vec<(JobState, usize)>> = BTreeMap::new();
+        for entry in try_redb!(doing, table.iter()) {
+            let (key, value) = try_redb!(doing, entry);
+            let (tenant, state) = key.value();
+            let Ok(state) = state.parse::<JobState>() else {
+                continue;
+            };
+            let counts = by_tenant
+                .entry(tenant.to_string())
+                .or_insert_with(|| JobState::ALL.iter().map(|&s| (s, 0)).collect());
+            if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == state) {
+                slot.1 = usize::try_from(value.value()).unwrap_or(usize::MAX);
+            }
+        }
+        Ok(by_tenant)
     }
 
     fn find_owner(&self, id: JobId) -> Result<Option<String>, BoardError> {
@@ -551,5 +733,87 @@ impl JobBoard for RedbJobBoard {
             .unwrap_or_else(PoisonError::into_inner)
             .push(sender);
         receiver
+    }
+}
+
+/// Schema version 1: jobs without a tenant.
+pub(crate) mod v1 {
+    use super::{BOARD, DONE, LIVE_BY_TENANT, TENANT_COUNTS, TRASH, decode_with, encode};
+    use crate::error::BoardError;
+    use crate::job::{Claim, JobId, JobState};
+    use redb::{ReadableTable, TableHandle, WriteTransaction};
+    use serde::{Deserialize, Serialize};
+    use taskbox_logbook::FlowId;
+
+    /// A job as version 1 encoded it.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub(crate) struct Job {
+        pub(crate) id: JobId,
+        pub(crate) name: String,
+        pub(crate) payload: String,
+        pub(crate) state: JobState,
+        pub(crate) claim: Option<Claim>,
+        pub(crate) attempts: u32,
+        pub(crate) flow: Option<FlowId>,
+        pub(crate) past_flows: Vec<FlowId>,
+        pub(crate) last_failure: Option<String>,
+        pub(crate) trash_reason: Option<String>,
+        pub(crate) posted_ms: u64,
+        pub(crate) updated_ms: u64,
+    }
+
+    impl From<Job> for crate::job::Job {
+        fn from(old: Job) -> Self {
+            crate::job::Job {
+                id: old.id,
+                tenant: String::new(),
+                name: old.name,
+                payload: old.payload,
+                state: old.state,
+                claim: old.claim,
+                attempts: old.attempts,
+                flow: old.flow,
+                past_flows: old.past_flows,
+                last_failure: old.last_failure,
+                trash_reason: old.trash_reason,
+                posted_ms: old.posted_ms,
+                updated_ms: old.updated_ms,
+            }
+        }
+    }
+
+    /// Rewrites every job as the current version encodes it, as a job of
+    /// the empty tenant, and counts them.
+    pub(crate) fn migrate(txn: &WriteTransaction) -> Result<(), BoardError> {
+        let doing = "migrating the jobboard from schema version 1";
+        let mut counts = std::collections::BTreeMap::<&str, u64>::new();
+        for name in [BOARD, DONE, TRASH] {
+            let mut table = try_redb!(doing, txn.open_table(name));
+            let mut jobs = Vec::new();
+            for entry in try_redb!(doing, table.iter()) {
+                let (key, value) = try_redb!(doing, entry);
+                let old: Job = decode_with(key.value(), value.value())?;
+                jobs.push(crate::job::Job::from(old));
+            }
+            let mut live = try_redb!(doing, txn.open_table(LIVE_BY_TENANT));
+            for job in jobs {
+                *counts.entry(job.state.name()).or_default() += 1;
+                let bytes = encode(&job)?;
+                try_redb!(doing, table.insert(job.id.0, bytes.as_slice()));
+                if name.name() == BOARD.name() {
+                    try_redb!(doing, live.insert(("", job.id.0), ()));
+                }
+            }
+        }
+        if !counts.is_empty() {
+            tracing::info!(
+                "jobboard migrated to schema version 2: the jobs posted so far belong to no tenant"
+            );
+        }
+        let mut table = try_redb!(doing, txn.open_table(TENANT_COUNTS));
+        for (state, count) in counts {
+            try_redb!(doing, table.insert(("", state), count));
+        }
+        Ok(())
     }
 }

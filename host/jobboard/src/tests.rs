@@ -5,7 +5,7 @@
 
 use crate::{
     BoardError, BoardEvent, BoardOptions, Job, JobBoard, JobId, JobState, LeaseClock, ManualClock,
-    RedbJobBoard,
+    NewJob, RedbJobBoard,
 };
 use std::error::Error;
 use std::sync::Arc;
@@ -104,7 +104,10 @@ fn post_gives_increasing_ids_and_iterjobs_keeps_posting_order() -> TestResult {
     assert_eq!(f.board.job_count()?, 0);
     let posted: Vec<Job> = ["a", "b", "c", "d"]
         .into_iter()
-        .map(|name| f.board.post(name, &format!("{{\"job\":\"{name}\"}}")))
+        .map(|name| {
+            f.board
+                .post(NewJob::new(name, &format!("{{\"job\":\"{name}\"}}")))
+        })
         .collect::<Result<_, _>>()?;
     let posted_ids = ids(&posted);
     assert!(
@@ -135,7 +138,7 @@ fn post_gives_increasing_ids_and_iterjobs_keeps_posting_order() -> TestResult {
 #[test]
 fn a_claimed_job_is_unclaimable_by_another() -> TestResult {
     let f = board()?;
-    let id = f.board.post("job", "{}")?.id;
+    let id = f.board.post(NewJob::new("job", "{}"))?.id;
 
     let job = f.board.claim(id, "A", LEASE)?;
     assert_eq!(job.state, JobState::Claimed);
@@ -161,7 +164,7 @@ fn a_claimed_job_is_unclaimable_by_another() -> TestResult {
 #[test]
 fn only_the_owner_may_use_owner_verbs_and_consume_completes() -> TestResult {
     let f = board()?;
-    let id = f.board.post("job", "{}")?.id;
+    let id = f.board.post(NewJob::new("job", "{}"))?.id;
     f.board.claim(id, "A", LEASE)?;
 
     let refusals = [
@@ -194,7 +197,7 @@ fn only_the_owner_may_use_owner_verbs_and_consume_completes() -> TestResult {
 #[test]
 fn abandon_counts_an_attempt_and_retires_the_flow() -> TestResult {
     let f = board()?;
-    let id = f.board.post("job", "{}")?.id;
+    let id = f.board.post(NewJob::new("job", "{}"))?.id;
     f.board.claim(id, "A", LEASE)?;
     assert_eq!(f.board.link_flow(id, "A", FlowId(7))?.flow, Some(FlowId(7)));
 
@@ -217,7 +220,7 @@ fn abandon_counts_an_attempt_and_retires_the_flow() -> TestResult {
 #[test]
 fn release_keeps_the_flow_and_counts_no_attempt() -> TestResult {
     let f = board()?;
-    let id = f.board.post("job", "{}")?.id;
+    let id = f.board.post(NewJob::new("job", "{}"))?.id;
     f.board.claim(id, "A", LEASE)?;
     f.board.link_flow(id, "A", FlowId(7))?;
 
@@ -238,7 +241,7 @@ fn release_keeps_the_flow_and_counts_no_attempt() -> TestResult {
 #[test]
 fn the_attempt_limit_trashes_and_restore_resets() -> TestResult {
     let f = board_with(2)?;
-    let id = f.board.post("job", "{}")?.id;
+    let id = f.board.post(NewJob::new("job", "{}"))?.id;
 
     f.board.claim(id, "A", LEASE)?;
     let job = f.board.abandon(id, "A", "first failure")?;
@@ -255,7 +258,7 @@ fn the_attempt_limit_trashes_and_restore_resets() -> TestResult {
     assert_eq!(ids(&f.board.jobs(Some(JobState::Trashed))?), vec![id]);
     assert!(f.board.iterjobs(false)?.is_empty());
 
-    let job = f.board.restore(id)?;
+    let job = f.board.restore(id, None)?;
     assert_eq!((job.state, job.attempts), (JobState::Unclaimed, 0));
     assert_eq!(job.trash_reason, None);
     assert_eq!(ids(&f.board.iterjobs(true)?), vec![id]);
@@ -263,7 +266,7 @@ fn the_attempt_limit_trashes_and_restore_resets() -> TestResult {
 
     let err = f
         .board
-        .restore(id)
+        .restore(id, None)
         .expect_err("restored a job not in the trash");
     assert!(
         matches!(
@@ -278,9 +281,9 @@ fn the_attempt_limit_trashes_and_restore_resets() -> TestResult {
 #[test]
 fn trash_respects_owners_and_complete_jobs() -> TestResult {
     let f = board()?;
-    let unclaimed = f.board.post("unclaimed", "{}")?.id;
-    let claimed = f.board.post("claimed", "{}")?.id;
-    let complete = f.board.post("complete", "{}")?.id;
+    let unclaimed = f.board.post(NewJob::new("unclaimed", "{}"))?.id;
+    let claimed = f.board.post(NewJob::new("claimed", "{}"))?.id;
+    let complete = f.board.post(NewJob::new("complete", "{}"))?.id;
 
     let job = f.board.trash(unclaimed, "operator", "bad payload")?;
     assert_eq!(job.state, JobState::Trashed);
@@ -327,7 +330,7 @@ fn trash_respects_owners_and_complete_jobs() -> TestResult {
 #[test]
 fn a_lease_runs_out_unless_renewed() -> TestResult {
     let f = board()?;
-    let id = f.board.post("job", "{}")?.id;
+    let id = f.board.post(NewJob::new("job", "{}"))?.id;
     f.board.claim(id, "A", LEASE)?;
 
     f.clock.advance(5_000);
@@ -360,7 +363,7 @@ fn a_lease_runs_out_unless_renewed() -> TestResult {
 #[test]
 fn a_lease_lapsing_at_the_attempt_limit_trashes_the_job() -> TestResult {
     let f = board_with(1)?;
-    let id = f.board.post("job", "{}")?.id;
+    let id = f.board.post(NewJob::new("job", "{}"))?.id;
     f.board.claim(id, "A", LEASE)?;
     f.clock.advance(LEASE_MS + 1);
 
@@ -387,7 +390,7 @@ fn reopening_ends_orphaned_claims() -> TestResult {
     let clock = ManualClock::at(START_MS);
 
     let board = file_board(&path, &clock)?;
-    let id = board.post("job", "{}")?.id;
+    let id = board.post(NewJob::new("job", "{}"))?.id;
     board.claim(id, "A", Duration::from_secs(3600))?;
     assert!(board.iterjobs(true)?.is_empty());
     // The board holds the only handle on the database: both close here.
@@ -409,7 +412,7 @@ fn subscribers_hear_posts_and_removals_in_order() -> TestResult {
     let events = f.board.subscribe();
     let next = || events.try_recv();
 
-    let first = f.board.post("first", "{}")?.id;
+    let first = f.board.post(NewJob::new("first", "{}"))?.id;
     assert_eq!(next(), Ok(BoardEvent::Posted(first)));
     f.board.claim(first, "A", LEASE)?;
     assert_eq!(next(), Err(TryRecvError::Empty), "a claim is no event");
@@ -419,11 +422,11 @@ fn subscribers_hear_posts_and_removals_in_order() -> TestResult {
     f.board.consume(first, "A")?;
     assert_eq!(next(), Ok(BoardEvent::Removal(first)));
 
-    let second = f.board.post("second", "{}")?.id;
+    let second = f.board.post(NewJob::new("second", "{}"))?.id;
     assert_eq!(next(), Ok(BoardEvent::Posted(second)));
     f.board.trash(second, "operator", "not wanted")?;
     assert_eq!(next(), Ok(BoardEvent::Removal(second)));
-    f.board.restore(second)?;
+    f.board.restore(second, None)?;
     assert_eq!(next(), Ok(BoardEvent::Posted(second)));
     assert_eq!(next(), Err(TryRecvError::Empty));
     Ok(())
@@ -441,7 +444,7 @@ fn wait_times_out_on_an_empty_board_and_wakes_on_a_post() -> TestResult {
     let (woke, waited) = std::thread::scope(|scope| {
         let poster = scope.spawn(|| {
             std::thread::sleep(Duration::from_millis(20));
-            f.board.post("job", "{}")
+            f.board.post(NewJob::new("job", "{}"))
         });
         let started = Instant::now();
         let woke = f.board.wait(timeout);
@@ -458,13 +461,13 @@ fn wait_times_out_on_an_empty_board_and_wakes_on_a_post() -> TestResult {
 #[test]
 fn unknown_jobs_are_reported() -> TestResult {
     let f = board()?;
-    f.board.post("job", "{}")?;
+    f.board.post(NewJob::new("job", "{}"))?;
     let missing = JobId(42);
 
     let results = [
         ("job", f.board.job(missing)),
         ("claim", f.board.claim(missing, "A", LEASE)),
-        ("restore", f.board.restore(missing)),
+        ("restore", f.board.restore(missing, None)),
     ];
     for (verb, result) in results {
         let err = result.expect_err(verb);
@@ -481,7 +484,11 @@ fn unknown_jobs_are_reported() -> TestResult {
 fn claimable_gives_the_oldest_claimable_jobs_up_to_the_limit() -> TestResult {
     let f = board()?;
     let posted: Vec<JobId> = (0..5)
-        .map(|i| f.board.post(&format!("job{i}"), "{}").map(|job| job.id))
+        .map(|i| {
+            f.board
+                .post(NewJob::new(&format!("job{i}"), "{}"))
+                .map(|job| job.id)
+        })
         .collect::<Result<_, _>>()?;
     f.board.claim(posted[0], "A", LEASE)?;
     f.board.claim(posted[2], "A", LEASE)?;
@@ -500,7 +507,11 @@ fn claimable_gives_the_oldest_claimable_jobs_up_to_the_limit() -> TestResult {
 fn counts_give_every_state() -> TestResult {
     let f = board()?;
     let ids: Vec<JobId> = (0..5)
-        .map(|i| f.board.post(&format!("job{i}"), "{}").map(|job| job.id))
+        .map(|i| {
+            f.board
+                .post(NewJob::new(&format!("job{i}"), "{}"))
+                .map(|job| job.id)
+        })
         .collect::<Result<_, _>>()?;
     f.board.claim(ids[0], "A", LEASE)?;
     f.board.claim(ids[1], "A", LEASE)?;
@@ -515,5 +526,319 @@ fn counts_give_every_state() -> TestResult {
             (JobState::Trashed, 1),
         ]
     );
+    Ok(())
+}
+
+/// `tenant`'s counts as [`JobBoard::counts_of`] gives them, and as
+/// counted from the jobs themselves: the two must agree.
+#[track_caller]
+fn tenant_counts(board: &RedbJobBoard, tenant: &str) -> Vec<(JobState, usize)> {
+    let kept = board.counts_of(tenant).expect("counts_of");
+    let jobs = board.jobs(None).expect("jobs");
+    let counted: Vec<(JobState, usize)> = JobState::ALL
+        .into_iter()
+        .map(|state| {
+            let n = jobs
+                .iter()
+                .filter(|job| job.tenant == tenant && job.state == state)
+                .count();
+            (state, n)
+        })
+        .collect();
+    assert_eq!(kept, counted, "{tenant}: kept counts differ from the jobs");
+    kept
+}
+
+/// Counts in the order of [`JobState::ALL`].
+fn counts(
+    unclaimed: usize,
+    claimed: usize,
+    complete: usize,
+    trashed: usize,
+) -> Vec<(JobState, usize)> {
+    JobState::ALL
+        .into_iter()
+        .zip([unclaimed, claimed, complete, trashed])
+        .collect()
+}
+
+#[test]
+fn jobs_keep_their_tenant_and_are_counted_per_tenant() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("board.redb");
+    let clock = ManualClock::at(START_MS);
+    let board = file_board(&path, &clock)?;
+
+    let a1 = board.post(NewJob::new("a1", "{}").by("acme"))?;
+    assert_eq!(a1.tenant, "acme");
+    let a2 = board.post(NewJob::new("a2", "{}").by("acme"))?.id;
+    let a3 = board.post(NewJob::new("a3", "{}").by("acme"))?.id;
+    let g1 = board.post(NewJob::new("g1", "{}").by("globex"))?.id;
+    let open = board.post(NewJob::new("open", "{}"))?.id;
+    assert_eq!(board.job(a1.id)?.tenant, "acme");
+    assert_eq!(board.job(g1)?.tenant, "globex");
+    assert_eq!(board.job(open)?.tenant, "");
+
+    // Every way a job changes state moves its tenant's counts.
+    board.claim(a1.id, "A", LEASE)?;
+    board.consume(a1.id, "A")?;
+    board.claim(a2, "A", LEASE)?;
+    board.abandon(a2, "A", "flaky")?;
+    board.claim(a2, "A", LEASE)?;
+    board.trash(a3, "operator", "no")?;
+    board.restore(a3, None)?;
+    board.trash(a3, "operator", "no again")?;
+    board.claim(g1, "G", LEASE)?;
+    assert_eq!(tenant_counts(&board, "acme"), counts(0, 1, 1, 1));
+    assert_eq!(tenant_counts(&board, "globex"), counts(0, 1, 0, 0));
+    assert_eq!(tenant_counts(&board, ""), counts(1, 0, 0, 0));
+    assert_eq!(tenant_counts(&board, "nobody"), counts(0, 0, 0, 0));
+
+    // A lapsed lease taken over at the attempt limit goes to the trash.
+    for attempt in 2..MAX_ATTEMPTS {
+        clock.advance(LEASE_MS + 1);
+        let job = board.claim(a2, "B", LEASE)?;
+        assert_eq!(job.attempts, attempt, "attempt {attempt}");
+    }
+    clock.advance(LEASE_MS + 1);
+    let err = board.claim(a2, "B", LEASE).expect_err("at the limit");
+    assert!(matches!(err, BoardError::Trashed { .. }), "{err:?}");
+    assert_eq!(tenant_counts(&board, "acme"), counts(0, 0, 1, 2));
+    drop(board);
+
+    // Tenants and counts survive a reopen (and its orphaned claims ending).
+    let board = file_board(&path, &clock)?;
+    assert_eq!(board.job(g1)?.tenant, "globex");
+    assert_eq!(
+        board
+            .jobs(None)?
+            .iter()
+            .map(|j| j.tenant.as_str())
+            .collect::<Vec<_>>(),
+        ["acme", "acme", "acme", "globex", ""]
+    );
+    assert_eq!(tenant_counts(&board, "acme"), counts(0, 0, 1, 2));
+    assert_eq!(tenant_counts(&board, "globex"), counts(0, 1, 0, 0));
+    let all = board.counts_by_tenant()?;
+    assert_eq!(
+        all.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["", "acme", "globex"]
+    );
+    assert_eq!(all["globex"], counts(0, 1, 0, 0));
+    assert_eq!(all[""], counts(1, 0, 0, 0));
+    assert_eq!(
+        board.counts()?,
+        counts(1, 1, 1, 2),
+        "the sum of the tenants'"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_tenant_at_its_quota_is_refused_until_a_job_leaves_the_board() -> TestResult {
+    let f = board()?;
+    let acme = |name| NewJob::new(name, "{}").by("acme").within(Some(2));
+    let first = f.board.post(acme("first"))?.id;
+    let second = f.board.post(acme("second"))?.id;
+
+    let err = f.board.post(acme("third")).expect_err("over the quota");
+    assert!(
+        matches!(&err, BoardError::Quota { tenant, active: 2, limit: 2 } if tenant == "acme"),
+        "expected Quota, got {err:?}"
+    );
+    let message = err.to_string();
+    for needle in ["acme", "2 jobs queued or running", "at most 2", "wait"] {
+        assert!(
+            message.contains(needle),
+            "'{needle}' missing from '{message}'"
+        );
+    }
+    // The refusal wrote nothing: no job, no id used up.
+    assert_eq!(f.board.job_count()?, 2);
+    assert_eq!(tenant_counts(&f.board, "acme"), counts(2, 0, 0, 0));
+
+    // Another tenant, and a post without a quota, are not held back.
+    let other = f
+        .board
+        .post(NewJob::new("other", "{}").by("globex").within(Some(2)))?;
+    assert_eq!(other.id, JobId(second.0 + 1), "the refused post used an id");
+    f.board.post(NewJob::new("free", "{}").by("acme"))?;
+    // That one counts too: acme now has 3 on the board.
+    let err = f.board.post(acme("third")).expect_err("still over");
+    assert!(
+        matches!(err, BoardError::Quota { active: 3, .. }),
+        "{err:?}"
+    );
+
+    // A claimed job (even with its lease run out) is still on the board.
+    f.board.claim(first, "A", LEASE)?;
+    f.clock.advance(LEASE_MS + 1);
+    assert!(f.board.post(acme("third")).is_err(), "claimed jobs count");
+
+    // Consumed and trashed jobs leave room.
+    let first = f.board.claim(first, "B", LEASE)?.id;
+    f.board.consume(first, "B")?;
+    f.board.trash(second, "operator", "no")?;
+    let third = f
+        .board
+        .post(NewJob::new("third", "{}").by("acme").within(Some(3)))?;
+    assert_eq!(third.tenant, "acme");
+    assert_eq!(tenant_counts(&f.board, "acme"), counts(2, 0, 1, 1));
+
+    // Restoring is held to the quota too, and a refused restore leaves the
+    // job in the trash.
+    let err = f
+        .board
+        .restore(second, Some(2))
+        .expect_err("over the quota");
+    assert!(
+        matches!(
+            err,
+            BoardError::Quota {
+                active: 2,
+                limit: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(f.board.job(second)?.state, JobState::Trashed);
+    assert_eq!(f.board.restore(second, Some(3))?.state, JobState::Unclaimed);
+    assert_eq!(tenant_counts(&f.board, "acme"), counts(3, 0, 1, 0));
+    Ok(())
+}
+
+#[test]
+fn concurrent_posts_never_overshoot_a_quota() -> TestResult {
+    let f = board()?;
+    const LIMIT: usize = 5;
+    const POSTERS: usize = 24;
+    // Every post waits at the barrier so that they reach the commit thread
+    // together and share transactions.
+    let barrier = std::sync::Barrier::new(POSTERS);
+    let results: Vec<Result<Job, BoardError>> = std::thread::scope(|scope| {
+        let posters: Vec<_> = (0..POSTERS)
+            .map(|i| {
+                let (board, barrier) = (&f.board, &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    let name = format!("job{i}");
+                    board.post(NewJob::new(&name, "{}").by("acme").within(Some(LIMIT)))
+                })
+            })
+            .collect();
+        posters
+            .into_iter()
+            .map(|poster| poster.join().expect("a posting thread panicked"))
+            .collect()
+    });
+    let posted = results.iter().filter(|r| r.is_ok()).count();
+    let refused = results
+        .iter()
+        .filter(|r| matches!(r, Err(BoardError::Quota { limit: LIMIT, .. })))
+        .count();
+    let outcomes: Vec<_> = results
+        .iter()
+        .map(|r| r.as_ref().map(|job| job.id.0).map_err(ToString::to_string))
+        .collect();
+    assert_eq!((posted, refused), (LIMIT, POSTERS - LIMIT), "{outcomes:?}");
+    assert_eq!(f.board.job_count()?, LIMIT);
+    assert_eq!(tenant_counts(&f.board, "acme"), counts(LIMIT, 0, 0, 0));
+    Ok(())
+}
+
+#[test]
+fn a_version_1_board_is_migrated_to_jobs_of_no_tenant() -> TestResult {
+    use crate::redb_board::v1;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("board.redb");
+    let old = |id: u64, state: JobState| v1::Job {
+        id: JobId(id),
+        name: format!("old{id}"),
+        payload: "{}".into(),
+        state,
+        claim: None,
+        attempts: 1,
+        flow: Some(FlowId(id)),
+        past_flows: Vec::new(),
+        last_failure: None,
+        trash_reason: None,
+        posted_ms: START_MS,
+        updated_ms: START_MS,
+    };
+    {
+        let db = redb::Database::create(&path)?;
+        let txn = db.begin_write()?;
+        {
+            let mut meta =
+                txn.open_table(redb::TableDefinition::<&str, u64>::new("jobboard_meta"))?;
+            meta.insert("schema_version", 1)?;
+            meta.insert("next_job_id", 4)?;
+            for (table, job) in [
+                ("jobboard_board", old(1, JobState::Unclaimed)),
+                ("jobboard_done", old(2, JobState::Complete)),
+                ("jobboard_trash", old(3, JobState::Trashed)),
+            ] {
+                let mut table = txn.open_table(redb::TableDefinition::<u64, &[u8]>::new(table))?;
+                table.insert(job.id.0, postcard::to_stdvec(&job)?.as_slice())?;
+            }
+        }
+        txn.commit()?;
+    }
+    let clock = ManualClock::at(START_MS);
+    let board = file_board(&path, &clock)?;
+    let jobs = board.jobs(None)?;
+    assert_eq!(ids(&jobs), vec![JobId(1), JobId(2), JobId(3)]);
+    assert!(jobs.iter().all(|job| job.tenant.is_empty()), "{jobs:?}");
+    assert_eq!(jobs[1].name, "old2");
+    assert_eq!(jobs[1].flow, Some(FlowId(2)));
+    assert_eq!(tenant_counts(&board, ""), counts(1, 0, 1, 1));
+    assert_eq!(
+        board.post(NewJob::new("new", "{}").by("acme"))?.id,
+        JobId(4)
+    );
+    drop(board);
+    // Opened again, it is version 2 and left as it is.
+    let board = file_board(&path, &clock)?;
+    assert_eq!(tenant_counts(&board, ""), counts(1, 0, 1, 1));
+    assert_eq!(tenant_counts(&board, "acme"), counts(1, 0, 0, 0));
+    Ok(())
+}
+
+#[test]
+fn claimable_takes_turns_between_tenants() -> TestResult {
+    let f = board()?;
+    let post = |tenant: &str, n: usize| -> Result<Vec<JobId>, BoardError> {
+        (0..n)
+            .map(|i| {
+                let name = format!("{tenant}{i}");
+                Ok(f.board.post(NewJob::new(&name, "{}").by(tenant))?.id)
+            })
+            .collect()
+    };
+    // A backlog of a's, then b's, then one of c.
+    let a = post("a", 5)?;
+    let b = post("b", 2)?;
+    let c = post("c", 1)?;
+    assert_eq!(
+        ids(&f.board.claimable(5)?),
+        vec![a[0], b[0], c[0], a[1], b[1]]
+    );
+    // A claimed job is no longer offered; a lapsed claim is again.
+    f.board.claim(a[0], "x", Duration::from_secs(10))?;
+    f.board.claim(b[0], "x", Duration::from_secs(10))?;
+    assert_eq!(ids(&f.board.claimable(3)?), vec![a[1], b[1], c[0]]);
+    f.clock.advance(11_000);
+    assert_eq!(
+        ids(&f.board.claimable(10)?),
+        vec![a[0], b[0], c[0], a[1], b[1], a[2], a[3], a[4]]
+    );
+    // Consumed and trashed jobs leave their tenant's index.
+    f.board.claim(c[0], "x", Duration::from_secs(10))?;
+    f.board.consume(c[0], "x")?;
+    f.board.trash(b[1], "operator", "not wanted")?;
+    assert_eq!(ids(&f.board.claimable(3)?), vec![a[0], b[0], a[1]]);
+    f.board.restore(b[1], None)?;
+    assert_eq!(ids(&f.board.claimable(4)?), vec![a[0], b[0], a[1], b[1]]);
     Ok(())
 }

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use taskbox_model::{AtomFailure, AtomState, Failure, FlowState, History, Intention};
+use taskbox_model::{AtomFailure, AtomState, Failure, FlowState, Grants, History, Intention};
 
 #[derive(Serialize, Deserialize)]
 struct FailureWire {
@@ -58,6 +58,8 @@ struct AtomWire {
     started_ms: Option<u64>,
     finished_ms: Option<u64>,
     elapsed_us: Option<u64>,
+    /// JSON text; `None` when nothing is granted.
+    grants: Option<String>,
     meta: BTreeMap<String, String>,
 }
 
@@ -190,6 +192,7 @@ pub(crate) fn encode_atom(atom: &AtomDetail) -> Result<Vec<u8>, LogbookError> {
             started_ms: atom.started_ms,
             finished_ms: atom.finished_ms,
             elapsed_us: atom.elapsed_us,
+            grants: (!atom.grants.is_empty()).then(|| json_text(&atom.grants)),
             meta: atom.meta.clone(),
         },
     )
@@ -226,6 +229,11 @@ pub fn decode_atom(index: u32, bytes: &[u8]) -> Result<AtomDetail, LogbookError>
         started_ms: wire.started_ms,
         finished_ms: wire.finished_ms,
         elapsed_us: wire.elapsed_us,
+        grants: wire
+            .grants
+            .map(|g| from_json::<Grants>("atom grants", &g))
+            .transpose()?
+            .unwrap_or_default(),
         meta: wire.meta,
     })
 }
@@ -266,6 +274,8 @@ mod tests {
         });
         atom.started_ms = Some(5);
         atom.meta.insert("k".into(), "v".into());
+        atom.grants.env.insert("LANG".into(), "C".into());
+        atom.grants.wall_clock = true;
         atom
     }
 

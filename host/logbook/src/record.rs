@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
-use taskbox_model::{AtomFailure, AtomState, Decision, Failure, FlowState, History, Intention};
+use taskbox_model::{
+    AtomFailure, AtomState, Decision, Failure, FlowState, Grants, History, Intention,
+};
 
 /// Milliseconds since the Unix epoch, the logbook's timestamps.
 pub fn now_ms() -> u64 {
@@ -115,6 +117,9 @@ pub struct AtomDetail {
     pub finished_ms: Option<u64>,
     /// How long its last execute call took, in microseconds.
     pub elapsed_us: Option<u64>,
+    /// What its calls were granted (directories, environment, clock,
+    /// randomness) when the flow was recorded.
+    pub grants: Grants,
     /// Free-form metadata.
     pub meta: BTreeMap<String, String>,
 }
@@ -138,6 +143,7 @@ impl AtomDetail {
             started_ms: None,
             finished_ms: None,
             elapsed_us: None,
+            grants: Grants::default(),
             meta: BTreeMap::new(),
         }
     }

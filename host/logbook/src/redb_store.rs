@@ -18,7 +18,7 @@ use taskbox_model::FlowState;
 
 /// The schema this build reads and writes. Bump it on any change of the
 /// tables or the records' encoding.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const BOOKS: TableDefinition<&str, &[u8]> = TableDefinition::new("books");

@@ -16,6 +16,8 @@ pub mod kinds {
     pub const MEMORY: &str = "limit.memory";
     /// The result was larger than the result-size cap.
     pub const RESULT_SIZE: &str = "limit.result-size";
+    /// The job used up its total CPU time budget.
+    pub const JOB_CPU: &str = "limit.job-cpu";
     /// The guest trapped (panic, unreachable, stack exhaustion, ...).
     pub const TRAP: &str = "trap";
     /// The result was not valid JSON or did not match `provides`.

@@ -7,6 +7,7 @@
 
 mod failure;
 mod flow;
+mod grants;
 mod limits;
 mod retry;
 mod spec;
@@ -15,6 +16,7 @@ mod units;
 
 pub use failure::{AtomFailure, Failure, kinds};
 pub use flow::{Flow, Node, Pattern, Provides, Task};
+pub use grants::{Access, DirGrant, Grants};
 pub use limits::{LimitOverrides, Limits};
 pub use retry::{Attempt, Controller, Decision, Delay, History, Retry, VALUES_ARG};
 pub use spec::{FlowSpec, SpecError, SpecFormat};

@@ -54,6 +54,28 @@ impl Limits {
     }
 }
 
+impl Limits {
+    /// These limits, none above what `ceiling` sets: a tenant's limits
+    /// bound whatever its jobs ask for.
+    #[must_use]
+    pub fn capped(mut self, ceiling: &LimitOverrides) -> Self {
+        let cap =
+            |value: &mut u64, max: Option<u64>| *value = max.map_or(*value, |m| m.min(*value));
+        cap(&mut self.memory_bytes, ceiling.memory);
+        cap(&mut self.max_result_bytes, ceiling.result_size);
+        if let Some(max) = ceiling.timeout {
+            self.timeout = self.timeout.min(max);
+        }
+        if let Some(max) = ceiling.log_messages {
+            self.max_log_messages = self.max_log_messages.min(max);
+        }
+        if let Some(max) = ceiling.log_bytes {
+            self.max_log_bytes = self.max_log_bytes.min(max);
+        }
+        self
+    }
+}
+
 /// Limits set by a flow file, a task or the command line; unset values
 /// fall through to the next level.
 ///
@@ -141,6 +163,27 @@ fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::E
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ceiling_lowers_and_never_raises() {
+        let asked = Limits::default().with(&LimitOverrides {
+            memory: Some(1 << 30),
+            timeout: Some(Duration::from_millis(100)),
+            ..LimitOverrides::default()
+        });
+        let ceiling = LimitOverrides {
+            memory: Some(32 << 20),
+            timeout: Some(Duration::from_secs(2)),
+            log_messages: Some(10),
+            ..LimitOverrides::default()
+        };
+        let capped = asked.capped(&ceiling);
+        assert_eq!(capped.memory_bytes, 32 << 20);
+        assert_eq!(capped.timeout, Duration::from_millis(100));
+        assert_eq!(capped.max_log_messages, 10);
+        assert_eq!(capped.max_result_bytes, asked.max_result_bytes);
+        assert_eq!(asked.capped(&LimitOverrides::default()), asked);
+    }
 
     #[test]
     fn overrides_round_trip_through_json() {

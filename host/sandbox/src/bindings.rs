@@ -3,6 +3,7 @@
 wasmtime::component::bindgen!({
     world: "task",
     path: "../../wit",
+    exports: { default: async },
 });
 
 /// The `retry` world, sharing the `types` and `host` interfaces above.
@@ -10,6 +11,7 @@ pub(crate) mod retry {
     wasmtime::component::bindgen!({
         world: "retry",
         path: "../../wit",
+        exports: { default: async },
         with: {
             "taskbox:plugin/types": super::taskbox::plugin::types,
             "taskbox:plugin/host": super::taskbox::plugin::host,

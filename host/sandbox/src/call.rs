@@ -4,13 +4,16 @@
 use crate::bindings::retry::{Retry, RetryPre};
 use crate::bindings::taskbox::plugin::types as wit;
 use crate::bindings::{Task, TaskPre};
+use crate::drive::{Overdue, Seat, drive};
 use crate::host::HostState;
 use crate::plugin::{Plugin, Pre};
 use crate::sandbox::Sandbox;
+use crate::terms::Terms;
 use serde_json::Value;
 use std::sync::Arc;
+use std::time::Instant;
 use taskbox_model::{AtomFailure, Decision, Failure, History, Limits, kinds};
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 /// Severity of a guest's log message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -97,20 +100,20 @@ pub(crate) trait Instantiate {
     /// The typed instance.
     type Instance;
     /// Creates an instance in `store`.
-    fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<Self::Instance>;
+    async fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<Self::Instance>;
 }
 
 impl Instantiate for TaskPre<HostState> {
     type Instance = Task;
-    fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<Task> {
-        TaskPre::instantiate(self, store)
+    async fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<Task> {
+        self.instantiate_async(store).await
     }
 }
 
 impl Instantiate for RetryPre<HostState> {
     type Instance = Retry;
-    fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<Retry> {
-        RetryPre::instantiate(self, store)
+    async fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<Retry> {
+        self.instantiate_async(store).await
     }
 }
 
@@ -156,23 +159,23 @@ fn decode_result(text: &str, limits: &Limits) -> Result<Value, Failure> {
 
 impl Sandbox {
     /// Runs task `plugin`'s `execute` with `args` (a JSON object) in a fresh
-    /// instance under `limits`, returning the decoded JSON result.
+    /// instance under `terms`, returning the decoded JSON result.
     pub fn execute(
         &self,
         plugin: &Plugin,
         args: &Value,
-        limits: &Limits,
+        terms: &Terms,
         observer: Arc<dyn CallObserver>,
     ) -> Result<Value, Failure> {
         let args = args.to_string();
         let text = self.call(
             task_pre(plugin)?,
             plugin.name(),
-            limits,
+            Charge::Budget(terms),
             observer,
-            |task, store| task.call_execute(store, &args),
+            async |task: &Task, store: &mut Store<HostState>| task.call_execute(store, &args).await,
         )??;
-        decode_result(&text, limits)
+        decode_result(&text, &terms.limits)
     }
 
     /// Runs task `plugin`'s `revert` with `args`, the execute `result` (when
@@ -183,7 +186,7 @@ impl Sandbox {
         args: &Value,
         result: Option<&Value>,
         flow_failures: &[AtomFailure],
-        limits: &Limits,
+        terms: &Terms,
         observer: Arc<dyn CallObserver>,
     ) -> Result<(), Failure> {
         let args = args.to_string();
@@ -192,9 +195,12 @@ impl Sandbox {
         self.call(
             task_pre(plugin)?,
             plugin.name(),
-            limits,
+            Charge::Exempt(terms),
             observer,
-            |task, store| task.call_revert(store, &args, result.as_ref(), &failures),
+            async |task: &Task, store: &mut Store<HostState>| {
+                task.call_revert(store, &args, result.as_ref(), &failures)
+                    .await
+            },
         )?
     }
 
@@ -204,18 +210,20 @@ impl Sandbox {
         plugin: &Plugin,
         history: &History,
         args: &Value,
-        limits: &Limits,
+        terms: &Terms,
         observer: Arc<dyn CallObserver>,
     ) -> Result<Value, Failure> {
-        let text = self.call_retry(
-            plugin,
-            history,
-            args,
-            limits,
+        let (history, args) = (history_to_wit(history), args.to_string());
+        let text = self.call(
+            retry_pre(plugin)?,
+            plugin.name(),
+            Charge::Budget(terms),
             observer,
-            |retry, store, history, args| retry.call_execute(store, history, args),
+            async |retry: &Retry, store: &mut Store<HostState>| {
+                retry.call_execute(store, &history, &args).await
+            },
         )??;
-        decode_result(&text, limits)
+        decode_result(&text, &terms.limits)
     }
 
     /// Runs retry `plugin`'s `revert`.
@@ -224,16 +232,18 @@ impl Sandbox {
         plugin: &Plugin,
         history: &History,
         args: &Value,
-        limits: &Limits,
+        terms: &Terms,
         observer: Arc<dyn CallObserver>,
     ) -> Result<(), Failure> {
-        self.call_retry(
-            plugin,
-            history,
-            args,
-            limits,
+        let (history, args) = (history_to_wit(history), args.to_string());
+        self.call(
+            retry_pre(plugin)?,
+            plugin.name(),
+            Charge::Exempt(terms),
             observer,
-            |retry, store, history, args| retry.call_revert(store, history, args),
+            async |retry: &Retry, store: &mut Store<HostState>| {
+                retry.call_revert(store, &history, &args).await
+            },
         )?
     }
 
@@ -243,16 +253,18 @@ impl Sandbox {
         plugin: &Plugin,
         history: &History,
         args: &Value,
-        limits: &Limits,
+        terms: &Terms,
         observer: Arc<dyn CallObserver>,
     ) -> Result<Decision, Failure> {
-        let decision = self.call_retry(
-            plugin,
-            history,
-            args,
-            limits,
+        let (history, args) = (history_to_wit(history), args.to_string());
+        let decision = self.call(
+            retry_pre(plugin)?,
+            plugin.name(),
+            Charge::Exempt(terms),
             observer,
-            |retry, store, history, args| retry.call_on_failure(store, history, args).map(Ok),
+            async |retry: &Retry, store: &mut Store<HostState>| {
+                retry.call_on_failure(store, &history, &args).await.map(Ok)
+            },
         )??;
         Ok(match decision {
             wit::Decision::Retry => Decision::Retry,
@@ -261,60 +273,116 @@ impl Sandbox {
         })
     }
 
-    /// Calls retry `plugin` with its history and arguments converted once.
-    fn call_retry<R>(
-        &self,
-        plugin: &Plugin,
-        history: &History,
-        args: &Value,
-        limits: &Limits,
-        observer: Arc<dyn CallObserver>,
-        f: impl FnOnce(
-            &Retry,
-            &mut Store<HostState>,
-            &wit::History,
-            &String,
-        ) -> wasmtime::Result<Result<R, wit::Failure>>,
-    ) -> Result<Result<R, Failure>, Failure> {
-        let (history, args) = (history_to_wit(history), args.to_string());
-        self.call(
-            retry_pre(plugin)?,
-            plugin.name(),
-            limits,
-            observer,
-            |retry, store| f(retry, store, &history, &args),
-        )
-    }
-
-    /// Instantiates `pre` (plugin `name`) in a new store under `limits` and
-    /// runs `f` on the instance.
+    /// Instantiates `pre` (plugin `name`) in a new store under the terms
+    /// of `charge`, runs `f` on the instance, and counts the call against
+    /// its lane.
     pub(crate) fn call<P: Instantiate, R>(
         &self,
         pre: &P,
         name: &str,
-        limits: &Limits,
+        charge: Charge<'_>,
         observer: Arc<dyn CallObserver>,
-        f: impl FnOnce(&P::Instance, &mut Store<HostState>) -> wasmtime::Result<Result<R, wit::Failure>>,
+        f: impl AsyncFnOnce(
+            &P::Instance,
+            &mut Store<HostState>,
+        ) -> wasmtime::Result<Result<R, wit::Failure>>,
     ) -> Result<Result<R, Failure>, Failure> {
-        let mut store = Store::new(self.engine(), HostState::new(limits, observer));
+        let terms = charge.terms();
+        let limits = &terms.limits;
+        let state = HostState::new(limits, &terms.grants, observer).map_err(|e| {
+            Failure::new(
+                kinds::INSTANTIATION,
+                format!("cannot set up plugin {name}'s grants: {e}"),
+            )
+        })?;
+        let mut store = Store::new(self.engine(), state);
         store.limiter(|state| &mut state.memory);
-        store.set_epoch_deadline(self.deadline_ticks(limits));
-        let outcome = match pre.instantiate(&mut store) {
-            Ok(instance) => {
-                f(&instance, &mut store).map_err(|e| classify(&e, store.data(), limits))
+        let meter = store.data().meter.clone();
+        let timeout = limits.timeout;
+        let budget = match charge {
+            Charge::Budget(terms) => terms.lane.budget(),
+            Charge::Exempt(_) => None,
+        };
+        store.epoch_deadline_callback(move |mut ctx| {
+            let used = meter.used();
+            if used >= timeout {
+                return Ok(UpdateDeadline::Interrupt);
             }
-            Err(e) if store.data().memory.hit => Err(classify(&e, store.data(), limits)),
-            Err(e) => Err(Failure::new(
+            if let Some((budget, before)) = budget
+                && before + used >= budget
+            {
+                ctx.data_mut().budget_hit = true;
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store.set_epoch_deadline(1);
+        let _slot = terms.lane.enter();
+        let meter = store.data().meter.clone();
+        let seat = Seat {
+            gate: terms.lane.gate(),
+            meter: &meter,
+        };
+        let wait_deadline = Instant::now() + limits.timeout.saturating_mul(WAIT_FACTOR);
+        let run = async {
+            match pre.instantiate(&mut store).await {
+                Ok(instance) => Ok(f(&instance, &mut store).await),
+                Err(e) => Err(e),
+            }
+        };
+        let outcome = {
+            let _reactor = self.reactor().enter();
+            drive(run, &seat, wait_deadline)
+        };
+        let state = store.data();
+        state.finish();
+        terms.lane.charge(meter.used(), state.memory.peak as u64);
+        let outcome = match outcome {
+            Err(Overdue) => Err(Failure::new(
+                kinds::TIMEOUT,
+                format!(
+                    "the call waited for the host (sleeping or I/O) past its wall-clock deadline of {:?}",
+                    limits.timeout.saturating_mul(WAIT_FACTOR)
+                ),
+            )),
+            Ok(Ok(Ok(result))) => Ok(result),
+            Ok(Ok(Err(e))) => Err(classify(&e, state, terms)),
+            Ok(Err(e)) if state.memory.hit => Err(classify(&e, state, terms)),
+            Ok(Err(e)) => Err(Failure::new(
                 kinds::INSTANTIATION,
                 format!("cannot instantiate plugin {name}: {e}"),
             )),
         };
-        store.data().finish();
         outcome.map(|r| r.map_err(Failure::from))
     }
 }
+
+/// How long a call may wait for the host (sleeping, I/O), as a multiple
+/// of its CPU deadline: waiting uses no CPU, but holds a worker.
+const WAIT_FACTOR: u32 = 10;
+
+/// A call's terms, and whether it counts against its job's CPU budget.
+/// Reverts and retry decisions do not: a job that used up its budget must
+/// still be able to undo its work.
+#[derive(Clone, Copy)]
+pub(crate) enum Charge<'a> {
+    /// Stopped when the job's budget runs out.
+    Budget(&'a Terms),
+    /// Counted, never stopped by the job's budget.
+    Exempt(&'a Terms),
+}
+
+impl<'a> Charge<'a> {
+    fn terms(self) -> &'a Terms {
+        match self {
+            Charge::Budget(terms) | Charge::Exempt(terms) => terms,
+        }
+    }
+}
+
 /// Turns a wasmtime error from a call into a failure naming its cause.
-fn classify(err: &wasmtime::Error, state: &HostState, limits: &Limits) -> Failure {
+fn classify(err: &wasmtime::Error, state: &HostState, terms: &Terms) -> Failure {
+    let limits = &terms.limits;
     let stderr = state.stderr_text();
     let with_stderr = |failure: Failure| {
         if stderr.is_empty() {
@@ -333,6 +401,16 @@ fn classify(err: &wasmtime::Error, state: &HostState, limits: &Limits) -> Failur
         ));
     }
     match err.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) if state.budget_hit => Failure::new(
+            kinds::JOB_CPU,
+            format!(
+                "the job used up its CPU time budget of {:?}",
+                terms
+                    .lane
+                    .budget()
+                    .map_or(limits.timeout, |(budget, _)| budget)
+            ),
+        ),
         Some(Trap::Interrupt) => Failure::new(
             kinds::TIMEOUT,
             format!("the call ran past its CPU deadline of {:?}", limits.timeout),

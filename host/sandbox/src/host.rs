@@ -3,11 +3,15 @@
 
 use crate::bindings::taskbox::plugin::{host, types};
 use crate::call::{CallObserver, LogLevel};
+use crate::drive::Meter;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use std::sync::Arc;
-use taskbox_model::Limits;
+use std::time::Duration;
+use taskbox_model::{Access, Grants, Limits};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 /// Bytes of guest stderr kept to explain traps (panic messages).
 const STDERR_CAPTURE: usize = 8 << 10;
@@ -18,6 +22,10 @@ pub(crate) struct HostState {
     table: ResourceTable,
     stderr: MemoryOutputPipe,
     pub(crate) memory: MemoryCap,
+    /// The call's CPU time, read by the epoch callback.
+    pub(crate) meter: Arc<Meter>,
+    /// Set when the job's CPU budget ran out during the call.
+    pub(crate) budget_hit: bool,
     observer: Arc<dyn CallObserver>,
     logs_left: u32,
     log_bytes: usize,
@@ -25,30 +33,62 @@ pub(crate) struct HostState {
 }
 
 impl HostState {
-    /// State for one call under `limits`. WASI is linked with nothing
-    /// granted: no preopens, environment, arguments, network or stdin;
-    /// stdout is discarded and stderr captured (bounded) to explain traps.
-    pub(crate) fn new(limits: &Limits, observer: Arc<dyn CallObserver>) -> Self {
+    /// State for one call under `limits` with `grants`. WASI is linked
+    /// with only what `grants` gives: no preopens, environment, clock or
+    /// randomness beyond it; never arguments, network or stdin; stdout is
+    /// discarded and stderr captured (bounded) to explain traps.
+    pub(crate) fn new(
+        limits: &Limits,
+        grants: &Grants,
+        observer: Arc<dyn CallObserver>,
+    ) -> Result<Self, std::io::Error> {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
-        let wasi = WasiCtx::builder()
-            .stderr(stderr.clone())
+        let mut wasi = WasiCtx::builder();
+        wasi.stderr(stderr.clone())
+            .allow_blocking_current_thread(true)
             .allow_ip_name_lookup(false)
             .allow_tcp(false)
-            .allow_udp(false)
-            .build();
-        HostState {
-            wasi,
+            .allow_udp(false);
+        for dir in &grants.dirs {
+            let perms = match dir.access {
+                Access::ReadOnly => FsPerms::ReadOnly,
+                Access::ReadWrite => FsPerms::ReadWrite,
+            };
+            wasi.preopened_dir(&dir.host, &dir.guest, perms)
+                .map_err(|e| {
+                    std::io::Error::other(format!(
+                        "cannot open granted directory {}: {e}",
+                        dir.host.display()
+                    ))
+                })?;
+        }
+        for (key, value) in &grants.env {
+            wasi.env(key, value);
+        }
+        if !grants.wall_clock {
+            wasi.wall_clock(FrozenClock);
+        }
+        if !grants.random {
+            wasi.secure_random(StdRng::seed_from_u64(0))
+                .insecure_random(StdRng::seed_from_u64(0))
+                .insecure_random_seed(0);
+        }
+        Ok(HostState {
+            wasi: wasi.build(),
             table: ResourceTable::new(),
             stderr,
             memory: MemoryCap {
                 cap: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
                 hit: false,
+                peak: 0,
             },
+            meter: Meter::new(),
+            budget_hit: false,
             observer,
             logs_left: limits.max_log_messages,
             log_bytes: usize::try_from(limits.max_log_bytes).unwrap_or(usize::MAX),
             logs_dropped: 0,
-        }
+        })
     }
 
     /// What the guest wrote to stderr (e.g. a panic message), lossily decoded.
@@ -121,11 +161,27 @@ fn truncate_at_char(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-/// Caps a guest's linear memory and remembers whether the cap was hit, so a
-/// resulting trap is reported as `limit.memory`.
+/// The wall clock of a guest without the `wall_clock` grant: always the
+/// Unix epoch, so a guest can neither read the date nor time itself by it.
+struct FrozenClock;
+
+impl HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+/// Caps a guest's linear memory, remembers whether the cap was hit (so a
+/// resulting trap is reported as `limit.memory`) and the largest size
+/// reached.
 pub(crate) struct MemoryCap {
     cap: usize,
     pub(crate) hit: bool,
+    pub(crate) peak: usize,
 }
 
 /// Table elements any one table may hold.
@@ -142,7 +198,11 @@ impl wasmtime::ResourceLimiter for MemoryCap {
             self.hit = true;
             return Ok(false);
         }
-        Ok(maximum.is_none_or(|max| desired <= max))
+        let allowed = maximum.is_none_or(|max| desired <= max);
+        if allowed {
+            self.peak = self.peak.max(desired);
+        }
+        Ok(allowed)
     }
 
     fn table_growing(

@@ -3,11 +3,13 @@
 use crate::bindings::retry::RetryPre;
 use crate::bindings::{Task, TaskPre};
 use crate::cache::ComponentCache;
-use crate::call::NoObserver;
+use crate::call::{Charge, NoObserver};
 use crate::config::SandboxConfig;
+use crate::drive::Reactor;
 use crate::error::{LoadError, SandboxError};
 use crate::host::HostState;
 use crate::plugin::{Plugin, PluginInner, PluginSet, Pre, TaskInfo};
+use crate::terms::Terms;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
@@ -29,6 +31,7 @@ pub struct Sandbox {
     cache: Option<ComponentCache>,
     tick: Duration,
     ticker: Option<EpochTicker>,
+    reactor: Reactor,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -97,11 +100,13 @@ impl Sandbox {
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm).map_err(engine_error)?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(engine_error)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
         Task::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state)
             .map_err(engine_error)?;
         let ticker = EpochTicker::start(engine.clone(), config.epoch_tick)
             .map_err(|e| SandboxError::Engine(format!("cannot start the epoch thread: {e}")))?;
+        let reactor = Reactor::start()
+            .map_err(|e| SandboxError::Engine(format!("cannot start the I/O thread: {e}")))?;
         let cache = config
             .cache_dir
             .as_deref()
@@ -112,6 +117,7 @@ impl Sandbox {
             cache,
             tick: config.epoch_tick,
             ticker: Some(ticker),
+            reactor,
         })
     }
 
@@ -119,14 +125,9 @@ impl Sandbox {
         &self.engine
     }
 
-    /// Epoch ticks that cover `limits.timeout`, rounded up, plus one because
-    /// the current tick may be nearly over.
-    pub(crate) fn deadline_ticks(&self, limits: &Limits) -> u64 {
-        let tick = self.tick.as_nanos().max(1);
-        let ticks = limits.timeout.as_nanos().div_ceil(tick);
-        u64::try_from(ticks)
-            .unwrap_or(u64::MAX / 2)
-            .saturating_add(1)
+    /// The runtime of WASI's async host functions.
+    pub(crate) fn reactor(&self) -> &tokio::runtime::Handle {
+        self.reactor.handle()
     }
 
     /// Loads every `*.wasm` in `dir`; the plugin name is the file stem.
@@ -259,13 +260,17 @@ impl Sandbox {
 
     fn describe(&self, name: &str, pre: &Pre, limits: &Limits) -> Result<TaskInfo, LoadError> {
         let observer = Arc::new(NoObserver);
+        let terms = Terms::new(*limits);
+        let charge = Charge::Exempt(&terms);
         let info = match pre {
-            Pre::Task(task) => self.call(task, name, limits, observer, |instance, store| {
-                instance.call_describe(store).map(Ok)
+            Pre::Task(task) => self.call(task, name, charge, observer, async |instance, store| {
+                instance.call_describe(store).await.map(Ok)
             }),
-            Pre::Retry(retry) => self.call(retry, name, limits, observer, |instance, store| {
-                instance.call_describe(store).map(Ok)
-            }),
+            Pre::Retry(retry) => {
+                self.call(retry, name, charge, observer, async |instance, store| {
+                    instance.call_describe(store).await.map(Ok)
+                })
+            }
         };
         let describe_error = |failure: Failure| LoadError::Describe {
             plugin: name.to_string(),

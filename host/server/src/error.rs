@@ -1,7 +1,8 @@
 //! API errors and their HTTP form.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use taskbox_conductor::PayloadError;
@@ -23,13 +24,28 @@ pub enum ApiError {
     /// A malformed request.
     #[error("{0}")]
     BadRequest(String),
+    /// No token, or one that is nobody's (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Something other than a job that the caller may not know of, e.g. a
+    /// tenant (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The payload is larger than the caller may post (413).
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 impl ApiError {
-    fn status(&self) -> StatusCode {
+    /// The HTTP status the error is answered with.
+    pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Payload(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Board(BoardError::UnknownJob(_))
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Board(BoardError::Quota { .. }) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::NotFound(_)
+            | ApiError::Board(BoardError::UnknownJob(_))
             | ApiError::Logbook(LogbookError::UnknownFlow(_)) => StatusCode::NOT_FOUND,
             ApiError::Board(
                 BoardError::Unclaimable { .. }
@@ -52,6 +68,13 @@ impl IntoResponse for ApiError {
             ApiError::Payload(e) => json!({ "error": self.to_string(), "field": e.field }),
             _ => json!({ "error": self.to_string() }),
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"taskbox\""),
+            );
+        }
+        response
     }
 }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 use taskbox::{
-    BoardEvent, BoardOptions, Conductor, ConductorOptions, JobBoard, JobId, JobState, RedbJobBoard,
-    RedbLogbook, Workshop,
+    BoardEvent, BoardOptions, Conductor, ConductorOptions, JobBoard, JobId, JobState, NewJob,
+    RedbJobBoard, RedbLogbook, Workshop,
 };
 use taskbox_server::Daemon;
 
@@ -86,6 +86,7 @@ pub fn daemon(workshop: &Arc<Workshop>, slots: usize, db: &Path) -> anyhow::Resu
         workshop: workshop.clone(),
         conductor,
         started: Instant::now(),
+        tenants: None,
     }))
 }
 
@@ -99,10 +100,10 @@ pub fn board_row(
 ) -> anyhow::Result<JobFigures> {
     let daemon = daemon(workshop, slots, db)?;
     run_jobs(&daemon, jobs, |payload| {
-        let checked = daemon.workshop.check(payload)?;
+        let checked = daemon.workshop.check("", payload)?;
         let job = daemon
             .board
-            .post(checked.name(), &checked.payload.to_json()?)?;
+            .post(NewJob::new(checked.name(), &checked.payload.to_json()?))?;
         Ok(job.id)
     })
 }

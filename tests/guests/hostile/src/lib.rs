@@ -15,12 +15,19 @@
 //! | `recurse` | recurses without bound, or `depth` levels deep then returns `depth` |
 //! | `big-result` | returns a JSON string whose text is `size` bytes (default 2 MiB) |
 //! | `bad-json` | returns text that is not JSON |
+//! | `bad-utf8` | returns bytes that are not UTF-8 as its result string |
 //! | `open-file` | reads `path` (default `/etc/passwd`); kind `io.denied` on error |
+//! | `read-file` | returns the text of the file at `path`; kind `io.denied` on error |
+//! | `write-file` | writes `value` (a string as is, anything else as JSON) to `path`, returns `null`; kind `io.denied` on error |
+//! | `list-dir` | returns the sorted entry names of the directory at `path`; kind `io.denied` on error |
+//! | `clock` | returns the wall clock (`SystemTime`) in whole seconds since the Unix epoch, negative before it |
+//! | `random` | returns a `u64`: `0` hashed with a fresh `RandomState`, whose keys come from WASI randomness |
 //! | `socket` | connects to `addr` (default `127.0.0.1:9`); kind `io.denied` on error |
 //! | `env` | returns `{"vars": [[k, v], ...], "args": [...]}` of the process |
 //! | `log-flood` | logs `count` (default 100 000) 1 KiB messages, returns `null` |
 //! | `progress` | reports 0.25, 0.5 and 1.0, returns `null` |
 //! | `sleep` | sleeps `ms` milliseconds (WASI monotonic clock), returns `value` |
+//! | `burn` | spins through `count` rounds of arithmetic (CPU only), returns `value` |
 //! | `counter` | bumps a global counter and returns it: `1` unless state leaks between calls |
 //! | `revert-trap`, `revert-fail` | returns `null` (`revert` then misbehaves) |
 //!
@@ -82,9 +89,41 @@ impl Guest for Hostile {
                 ));
             }
             "bad-json" => return Ok("this is {not json".to_owned()),
+            "bad-utf8" => return Ok(not_utf8()),
             "open-file" => {
                 let path = text(&args, "path").unwrap_or("/etc/passwd");
                 json!(std::fs::read_to_string(path).map_err(denied)?)
+            }
+            "read-file" => {
+                json!(std::fs::read_to_string(required(&args, "path")?).map_err(denied)?)
+            }
+            "write-file" => {
+                let contents = match args.get("value") {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(other) => other.to_string(),
+                    None => String::new(),
+                };
+                std::fs::write(required(&args, "path")?, contents).map_err(denied)?;
+                Value::Null
+            }
+            "list-dir" => {
+                let mut names = Vec::new();
+                for entry in std::fs::read_dir(required(&args, "path")?).map_err(denied)? {
+                    names.push(
+                        entry
+                            .map_err(denied)?
+                            .file_name()
+                            .to_string_lossy()
+                            .into_owned(),
+                    );
+                }
+                names.sort();
+                json!(names)
+            }
+            "clock" => json!(wall_clock_secs()),
+            "random" => {
+                use std::hash::BuildHasher;
+                json!(std::collections::hash_map::RandomState::new().hash_one(0_u64))
             }
             "socket" => {
                 let addr = text(&args, "addr").unwrap_or("127.0.0.1:9");
@@ -111,6 +150,10 @@ impl Guest for Hostile {
             "sleep" => {
                 let ms = number(&args, "ms").unwrap_or(0);
                 std::thread::sleep(std::time::Duration::from_millis(ms));
+                args.get("value").cloned().unwrap_or(Value::Null)
+            }
+            "burn" => {
+                burn(number(&args, "count").unwrap_or(0));
                 args.get("value").cloned().unwrap_or(Value::Null)
             }
             "revert-trap" | "revert-fail" => Value::Null,
@@ -164,6 +207,17 @@ fn text<'a>(args: &'a serde_json::Map<String, Value>, name: &str) -> Option<&'a 
     args.get(name).and_then(Value::as_str)
 }
 
+/// The string argument `name`, or an `invalid-arguments` failure.
+fn required<'a>(args: &'a serde_json::Map<String, Value>, name: &str) -> Result<&'a str, Failure> {
+    text(args, name).ok_or_else(|| {
+        failure(
+            "invalid-arguments",
+            format!("this mode needs a string argument {name:?}"),
+            None,
+        )
+    })
+}
+
 fn number(args: &serde_json::Map<String, Value>, name: &str) -> Option<u64> {
     args.get(name).and_then(Value::as_u64)
 }
@@ -181,7 +235,39 @@ fn denied(error: std::io::Error) -> Failure {
     failure("io.denied", error.to_string(), None)
 }
 
+/// A `String` holding bytes that are not UTF-8, to return across the
+/// canonical ABI, which the host must reject when it lifts the result.
+// The plugins workspace forbids unsafe code; this crate's Cargo.toml lowers
+// that to deny so that this one function may break `String`'s invariant on
+// purpose: safe Rust cannot build a string that is not UTF-8, and the point
+// is to hand the host one.
+#[allow(unsafe_code)]
+fn not_utf8() -> String {
+    // SAFETY: this breaks `String`'s UTF-8 invariant deliberately. Nothing in
+    // the guest reads the string as text: the bindings only pass its pointer
+    // and length to the canonical ABI, whose lifting in the host is what is
+    // under test.
+    unsafe { String::from_utf8_unchecked(vec![0xff, 0xfe, b'1']) }
+}
+
+/// The wall clock in whole seconds since the Unix epoch (negative before it).
+fn wall_clock_secs() -> i64 {
+    let now = std::time::SystemTime::now();
+    match now.duration_since(std::time::UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
+    }
+}
+
 /// Spins forever; `black_box` keeps the optimizer from removing the loop.
+/// Burns CPU for `rounds` rounds, with no host call.
+fn burn(rounds: u64) {
+    let mut x = 1_u64;
+    for _ in 0..rounds {
+        x = black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+    }
+}
+
 fn spin() -> ! {
     let mut counter = 0_u64;
     loop {
