@@ -365,3 +365,47 @@ fn a_jobs_cpu_budget_stops_it_and_the_tenants_usage_counts_it() {
     assert!(b.calls >= 1 && b.memory_peak_bytes > 0, "{b:?}");
     assert!(!usage.contains_key("a"), "{usage:?}");
 }
+
+#[test]
+fn the_hostile_corpus_as_one_tenant_leaves_another_tenants_jobs_untouched() {
+    let d = daemon(4);
+    let corpus = [
+        (json!({"mode": "loop"}), kinds::TIMEOUT),
+        (json!({"mode": "grow"}), kinds::MEMORY),
+        (json!({"mode": "recurse"}), kinds::TRAP),
+        (json!({"mode": "trap"}), kinds::TRAP),
+        (json!({"mode": "big-result"}), kinds::RESULT_SIZE),
+        (json!({"mode": "bad-json"}), kinds::INVALID_RESULT),
+        (json!({"mode": "bad-utf8"}), kinds::INVALID_RESULT),
+        (json!({"mode": "open-file", "path": "/etc/passwd"}), "io.denied"),
+        (json!({"mode": "socket", "addr": "127.0.0.1:9"}), "io.denied"),
+    ];
+    let mut hostile = Vec::new();
+    let mut modest = Vec::new();
+    for (i, (args, kind)) in corpus.iter().enumerate() {
+        let id = d.post("a", &one_task("hostile", args), json!({"timeout": "300ms"}));
+        hostile.push((id, *kind));
+        let x = i64::try_from(i).expect("small");
+        modest.push((d.post("b", &one_task("add", &json!({"x": x, "y": 100})), json!({})), x + 100));
+    }
+    // A revert that panics: the second task fails, the first one's revert traps.
+    let revert_trap = "flow = \"undo\"\npattern = \"linear\"\n\
+        [[children]]\ntask = \"first\"\nplugin = \"hostile\"\ninject = { mode = \"revert-trap\" }\n\
+        [[children]]\ntask = \"second\"\nplugin = \"hostile\"\ninject = { mode = \"fail\" }\n";
+    let undo = d.post("a", revert_trap, json!({}));
+    for (id, kind) in hostile {
+        let atom = d.finished(id);
+        assert_eq!(failure_of(&atom).kind, kind, "job {id}: {:?}", atom.failure);
+        assert_eq!(d.state(id), JobState::Trashed);
+    }
+    d.finished(undo);
+    let job = d.board.job(undo).expect("job");
+    let flow = job.flow.or(job.past_flows.last().copied()).expect("flow");
+    let first = &d.logbook.atoms(flow).expect("atoms")[0];
+    let revert = first.revert_failure.as_ref().expect("the revert failed");
+    assert_eq!(revert.kind, kinds::TRAP, "{revert}");
+    for (id, sum) in modest {
+        assert_eq!(d.finished(id).result, Some(json!(sum)), "b's job {id}");
+        assert_eq!(d.state(id), JobState::Complete);
+    }
+}
