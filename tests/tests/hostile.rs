@@ -78,6 +78,24 @@ fn infinite_loop_hits_the_cpu_deadline() {
 }
 
 #[test]
+fn sleeping_uses_no_cpu_time_but_is_bounded_in_wall_time() {
+    let g = guests();
+    // Sleeping past the CPU deadline is fine: it uses no CPU.
+    let slept = g.hostile(json!({"mode": "sleep", "ms": 600, "value": 1}), &limits());
+    assert_eq!(slept, Ok(json!(1)));
+    // Waiting may last ten CPU deadlines (3 s here), no longer.
+    let started = Instant::now();
+    let f = g.expect_failure(json!({"mode": "sleep", "ms": 60_000}), kinds::TIMEOUT);
+    assert!(f.message.contains("waited for the host"), "{f}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    g.assert_healthy();
+}
+
+#[test]
 fn unbounded_memory_growth_hits_the_memory_cap() {
     let g = guests();
     let f = g.expect_failure(json!({"mode": "grow"}), kinds::MEMORY);

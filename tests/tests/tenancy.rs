@@ -114,6 +114,10 @@ plugin_grants = { hostile = { wall_clock = true } }
 [tenants.b]
 token_sha256 = "{b}"
 limits = { job_cpu = "200ms" }
+
+[tenants.c]
+token_sha256 = "{c}"
+limits = { concurrent_atoms = 1 }
 "#;
 
 fn daemon(slots: usize) -> Daemon {
@@ -130,7 +134,8 @@ fn daemon(slots: usize) -> Daemon {
     std::fs::copy(guests.join("add.wasm"), dir.path().join("a/own_add.wasm")).expect("copy");
     let text = TENANTS
         .replace("{a}", &token_hash("token-a"))
-        .replace("{b}", &token_hash("token-b"));
+        .replace("{b}", &token_hash("token-b"))
+        .replace("{c}", &token_hash("token-c"));
     let tenants = Arc::new(Tenants::parse(&text).expect("tenants parse"));
     let sandbox = common::sandbox();
     let shared = sandbox
@@ -193,7 +198,14 @@ fn toml_inline(value: &Value) -> String {
 
 impl Daemon {
     fn post(&self, tenant: &str, spec: &str, limits: Value) -> JobId {
-        let payload = json!({ "flow": { "spec": spec }, "limits": limits }).to_string();
+        self.post_payload(
+            tenant,
+            json!({ "flow": { "spec": spec }, "limits": limits }),
+        )
+    }
+
+    fn post_payload(&self, tenant: &str, payload: Value) -> JobId {
+        let payload = payload.to_string();
         let checked = self
             .workshop
             .check(tenant, &payload)
@@ -377,8 +389,14 @@ fn the_hostile_corpus_as_one_tenant_leaves_another_tenants_jobs_untouched() {
         (json!({"mode": "big-result"}), kinds::RESULT_SIZE),
         (json!({"mode": "bad-json"}), kinds::INVALID_RESULT),
         (json!({"mode": "bad-utf8"}), kinds::INVALID_RESULT),
-        (json!({"mode": "open-file", "path": "/etc/passwd"}), "io.denied"),
-        (json!({"mode": "socket", "addr": "127.0.0.1:9"}), "io.denied"),
+        (
+            json!({"mode": "open-file", "path": "/etc/passwd"}),
+            "io.denied",
+        ),
+        (
+            json!({"mode": "socket", "addr": "127.0.0.1:9"}),
+            "io.denied",
+        ),
     ];
     let mut hostile = Vec::new();
     let mut modest = Vec::new();
@@ -386,7 +404,10 @@ fn the_hostile_corpus_as_one_tenant_leaves_another_tenants_jobs_untouched() {
         let id = d.post("a", &one_task("hostile", args), json!({"timeout": "300ms"}));
         hostile.push((id, *kind));
         let x = i64::try_from(i).expect("small");
-        modest.push((d.post("b", &one_task("add", &json!({"x": x, "y": 100})), json!({})), x + 100));
+        modest.push((
+            d.post("b", &one_task("add", &json!({"x": x, "y": 100})), json!({})),
+            x + 100,
+        ));
     }
     // A revert that panics: the second task fails, the first one's revert traps.
     let revert_trap = "flow = \"undo\"\npattern = \"linear\"\n\
@@ -408,4 +429,35 @@ fn the_hostile_corpus_as_one_tenant_leaves_another_tenants_jobs_untouched() {
         assert_eq!(d.finished(id).result, Some(json!(sum)), "b's job {id}");
         assert_eq!(d.state(id), JobState::Complete);
     }
+}
+
+#[test]
+fn a_tenant_runs_at_most_its_concurrent_atoms_at_once() {
+    let d = daemon(2);
+    // Two 200 ms naps side by side on two workers: 200 ms for anyone
+    // else, but tenant c may run one call at a time.
+    let spec = "flow = \"naps\"\npattern = \"unordered\"\n\
+        [[children]]\ntask = \"one\"\nplugin = \"hostile\"\ninject = { mode = \"sleep\", ms = 200 }\nprovides = \"o1\"\n\
+        [[children]]\ntask = \"two\"\nplugin = \"hostile\"\ninject = { mode = \"sleep\", ms = 200 }\nprovides = \"o2\"\n";
+    let naps = |tenant: &str| {
+        let started = Instant::now();
+        let id = d.post_payload(
+            tenant,
+            json!({"flow": {"spec": spec}, "engine": {"mode": "parallel", "workers": 2}}),
+        );
+        d.finished(id);
+        assert_eq!(d.state(id), JobState::Complete);
+        started.elapsed()
+    };
+    let one_at_a_time = naps("c");
+    assert!(
+        one_at_a_time >= Duration::from_millis(400),
+        "{one_at_a_time:?}"
+    );
+    // Tenant a may run two: the naps overlap.
+    let side_by_side = naps("a");
+    assert!(
+        side_by_side < one_at_a_time,
+        "{side_by_side:?} vs {one_at_a_time:?}"
+    );
 }

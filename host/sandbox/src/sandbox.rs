@@ -20,6 +20,11 @@ use taskbox_model::{Failure, Limits};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+/// The most CPU time `describe` may take, whatever the limits: it only
+/// names the plugin's arguments, and a plugin whose `describe` spins must
+/// not hold up the loading of the others for long.
+const DESCRIBE_DEADLINE: Duration = Duration::from_secs(5);
+
 /// Import name prefixes a plugin may use.
 const ALLOWED_IMPORTS: [&str; 3] = ["wasi:", "taskbox:plugin/host@", "taskbox:plugin/types@"];
 
@@ -131,7 +136,7 @@ impl Sandbox {
     }
 
     /// Loads every `*.wasm` in `dir`; the plugin name is the file stem.
-    /// `describe` runs under `limits`. A plugin that fails to load is
+    /// `describe` runs under `limits`, with at most 5 s of CPU time. A plugin that fails to load is
     /// reported in [`PluginSet::errors`] without stopping the others.
     pub fn load_dir(&self, dir: &Path, limits: &Limits) -> Result<PluginSet, SandboxError> {
         let dir_error = |source| SandboxError::PluginDir {
@@ -260,7 +265,10 @@ impl Sandbox {
 
     fn describe(&self, name: &str, pre: &Pre, limits: &Limits) -> Result<TaskInfo, LoadError> {
         let observer = Arc::new(NoObserver);
-        let terms = Terms::new(*limits);
+        let terms = Terms::new(Limits {
+            timeout: limits.timeout.min(DESCRIBE_DEADLINE),
+            ..*limits
+        });
         let charge = Charge::Exempt(&terms);
         let info = match pre {
             Pre::Task(task) => self.call(task, name, charge, observer, async |instance, store| {
