@@ -21,6 +21,13 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run a flow file; prints transitions live and a summary. Exits 1 when
     /// the flow does not succeed.
+    ///
+    /// Plugins are untrusted code. Without the --grant-* flags a task sees
+    /// no files or directories, an empty environment, a wall clock frozen
+    /// at the Unix epoch and a fixed random sequence, and it never has a
+    /// network. Each --grant-* flag gives the flow's plugins (or, with
+    /// --grant-for, one plugin's) real access to what it names; the grants
+    /// are recorded with each atom in the logbook.
     Run(RunArgs),
     /// Check a flow file against the plugins without running anything.
     Validate(FlowArgs),
@@ -30,6 +37,10 @@ pub(crate) enum Command {
     Graph(GraphArgs),
     /// Continue a recorded flow that crashed or was suspended. Atoms that
     /// succeeded keep their results; atoms that were running run again.
+    ///
+    /// Grants are not carried over from the run that started the flow:
+    /// pass the --grant-* flags again (a warning names each atom whose
+    /// recorded grants differ from this resume's).
     Resume(ResumeArgs),
     /// Inspect the logbook: the flows it holds and their story.
     #[command(subcommand)]
@@ -315,6 +326,44 @@ pub(crate) struct ResumeArgs {
     pub(crate) json: bool,
     #[command(flatten)]
     pub(crate) sandbox: SandboxArgs,
+    #[command(flatten)]
+    pub(crate) grants: GrantArgs,
+}
+
+/// Capability grants of `run` and `resume`: what the operator running a
+/// flow locally lets its untrusted plugins reach beyond computation.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Capability grants (nothing is granted without these flags)")]
+pub(crate) struct GrantArgs {
+    /// Give the plugins the host directory HOST, seen in the guest as
+    /// GUEST (e.g. /data), read-only (ro, the default) or read-write (rw).
+    /// The plugin can read (and with rw change or delete) everything
+    /// under HOST. HOST must be an existing directory. Repeatable.
+    #[arg(long = "grant-dir", value_name = "HOST:GUEST[:ro|rw]")]
+    pub(crate) dirs: Vec<String>,
+    /// Set the environment variable KEY to VALUE in the guest (its
+    /// environment is otherwise empty). The logbook records the name
+    /// only. Repeatable.
+    #[arg(long = "grant-env", value_name = "KEY=VALUE")]
+    pub(crate) env: Vec<String>,
+    /// Copy your own environment variable KEY into the guest (an error if
+    /// it is not set). Like --grant-env, the value is recorded in the
+    /// logbook. Repeatable.
+    #[arg(long = "grant-env-from", value_name = "KEY")]
+    pub(crate) env_from: Vec<String>,
+    /// Let the plugins read the real wall clock (otherwise frozen at the
+    /// Unix epoch).
+    #[arg(long = "grant-wall-clock")]
+    pub(crate) wall_clock: bool,
+    /// Give the plugins real randomness (otherwise a fixed, deterministic
+    /// sequence).
+    #[arg(long = "grant-random")]
+    pub(crate) random: bool,
+    /// Apply the grants above only to the tasks of plugin PLUGIN (the
+    /// flow must use it); without it they apply to every task of the
+    /// flow. Repeatable: each plugin named gets the same grants.
+    #[arg(long = "grant-for", value_name = "PLUGIN")]
+    pub(crate) only_for: Vec<String>,
 }
 
 /// Options shared by commands that load plugins.
@@ -385,6 +434,8 @@ pub(crate) struct RunArgs {
     /// Run without recording the flow (it cannot be resumed).
     #[arg(long, conflicts_with = "db")]
     pub(crate) no_db: bool,
+    #[command(flatten)]
+    pub(crate) grants: GrantArgs,
 }
 
 #[derive(Debug, Args)]

@@ -3,8 +3,8 @@
 use crate::args::{
     Cli, Command, EngineKind, FlowArgs, GraphArgs, PluginsArgs, RunArgs, SandboxArgs,
 };
-use crate::logbook;
 use crate::output::{Reporter, Style, print_plugins, print_summary};
+use crate::{grants, logbook};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use taskbox::{
     Engine, EngineOptions, FlowSpec, FlowState, LimitOverrides, Limits, Mode, PluginSet, Sandbox,
-    SandboxConfig, SpecOnly, compile,
+    SandboxConfig, SpecOnly, Tenancy, compile,
 };
 use taskbox_model::{parse_duration, parse_size};
 
@@ -118,8 +118,14 @@ fn load_plugins(
     Ok(set)
 }
 
-/// Loads the flow file and its plugins and compiles an engine for `mode`.
-fn prepare(args: &FlowArgs, mode: Mode, defer_reverts: bool) -> Result<(FlowSpec, Engine)> {
+/// Loads the flow file and its plugins and compiles an engine for `mode`,
+/// granting what `tenancy` grants.
+fn prepare(
+    args: &FlowArgs,
+    mode: Mode,
+    defer_reverts: bool,
+    tenancy: Tenancy,
+) -> Result<(FlowSpec, Engine)> {
     let spec = FlowSpec::load(&args.flow)?;
     let store = parse_store(&args.store)?;
     let limits = overrides(&args.sandbox)?;
@@ -138,10 +144,12 @@ fn prepare(args: &FlowArgs, mode: Mode, defer_reverts: bool) -> Result<(FlowSpec
         mode,
         limits,
         defer_reverts,
+        tenancy,
         ..EngineOptions::default()
     };
     let engine = Engine::from_spec(sandbox, &plugins, &spec, store, &options)
         .with_context(|| format!("flow {} is invalid", args.flow.display()))?;
+    grants::check_plugins(&options.tenancy, engine.graph())?;
     Ok((spec, engine))
 }
 
@@ -154,7 +162,9 @@ fn run(args: RunArgs) -> Result<ExitCode> {
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from)),
         },
     };
-    let (_, mut engine) = prepare(&args.flow, mode, args.defer_reverts)?;
+    let tenancy = grants::tenancy(&args.grants)?;
+    let (_, mut engine) = prepare(&args.flow, mode, args.defer_reverts, tenancy.clone())?;
+    grants::announce(&tenancy);
     if !args.no_db {
         let book = logbook::open(&args.db)?;
         let meta = BTreeMap::from([
@@ -230,7 +240,7 @@ fn suspend_on_ctrl_c(engine: &Engine) {
 }
 
 fn validate(args: FlowArgs) -> Result<ExitCode> {
-    let (spec, engine) = prepare(&args, Mode::Serial, false)?;
+    let (spec, engine) = prepare(&args, Mode::Serial, false, Tenancy::default())?;
     let graph = engine.graph();
     println!(
         "{}: flow '{}' is valid: {} atoms, {} edges",

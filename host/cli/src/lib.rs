@@ -37,7 +37,7 @@ pub use taskbox_logbook::{
 pub use taskbox_model::{
     Access, AtomFailure, AtomState, Attempt, Controller, Decision, Delay, DirGrant, Failure, Flow,
     FlowSpec, FlowState, Grants, History, Intention, LimitOverrides, Limits, Pattern, Provides,
-    Retry, SpecFormat, Task, kinds,
+    REDACTED, Retry, SpecFormat, Task, kinds,
 };
 pub use taskbox_sandbox::{
     Account, CallObserver, CpuGate, Lane, LoadError, LogLevel, NoObserver, Plugin, PluginSet,

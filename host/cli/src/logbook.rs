@@ -3,6 +3,7 @@
 
 use crate::args::{DbArgs, LogbookCommand, ResumeArgs};
 use crate::commands::{drive, overrides, sandbox};
+use crate::grants;
 use anyhow::{Context, Result};
 use serde_json::json;
 use std::io::Write;
@@ -47,6 +48,7 @@ fn flow_id(text: &str) -> Result<FlowId> {
 /// `taskbox resume ID`.
 pub(crate) fn resume(args: ResumeArgs) -> Result<ExitCode> {
     let id = flow_id(&args.id)?;
+    let tenancy = grants::tenancy(&args.grants)?;
     let book = open(&args.db)?;
     let flow = book.flow(id)?;
     let dir = match &args.plugins {
@@ -66,14 +68,19 @@ pub(crate) fn resume(args: ResumeArgs) -> Result<ExitCode> {
     }
     let options = ResumeOptions {
         accept_changed_plugins: args.accept_changed_plugins,
+        tenancy: tenancy.clone(),
         ..ResumeOptions::default()
     };
+    let atoms = book.atoms(id)?;
     let engine = Engine::resume(sandbox, &plugins, book, id, &options)
         .with_context(|| format!("cannot resume flow {id}"))?;
+    grants::check_plugins(&tenancy, engine.graph())?;
     if flow.state.is_final() && flow.state != taskbox::FlowState::Suspended {
         eprintln!("flow {id} had already ended {}", flow.state);
     } else {
         eprintln!("resuming flow {id} ({}) from {}", flow.name, flow.state);
+        grants::announce(&tenancy);
+        grants::warn_changed(&tenancy, &atoms);
     }
     drive(&engine, args.json)
 }
@@ -201,6 +208,9 @@ pub(crate) fn atom_table(out: &mut impl Write, atoms: &[AtomDetail]) -> Result<(
             atom.intention.to_string(),
             time,
         )?;
+        if !atom.grants.is_empty() {
+            writeln!(out, "  {:<width$}  granted: {}", "", atom.grants.summary())?;
+        }
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod grants;
 mod logbook;
 mod output;
 mod remote;

@@ -1,6 +1,7 @@
 //! The `taskbox` binary end to end: run (plain, JSON, failure exit code),
 //! validate, plugins, graph, errors naming the bad input, the logbook
-//! commands, resume, and Ctrl-C suspending a run.
+//! commands, resume, Ctrl-C suspending a run, and the operator's
+//! capability grants (`--grant-*`) as the `hostile` guest sees them.
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -404,4 +405,463 @@ inject = { x = 3, y = 4 }
         assert!(stderr.contains(needle), "{needle} missing from:\n{stderr}");
     }
     assert!(!stderr.contains("first: PENDING -> RUNNING"), "{stderr}");
+}
+
+// Capability grants. The `hostile` guest reports what it sees: its
+// environment, the wall clock, the files of a directory.
+
+/// The JSON summary: the last line `run --json` prints.
+fn summary(out: &Output) -> Value {
+    let (stdout, stderr) = text(out);
+    let last = stdout.lines().last().unwrap_or_default();
+    let summary: Value = serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("no JSON summary ({e}):\n{stdout}\n{stderr}"));
+    assert_eq!(summary["event"], "summary", "{last}");
+    summary
+}
+
+/// Writes `body` (the flow's tasks) as a linear flow file in `dir`.
+fn probe_flow(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!("flow = \"{name}\"\npattern = \"linear\"\n{body}"),
+    )
+    .expect("flow file");
+    path
+}
+
+const ENV_AND_CLOCK: &str = r#"
+[[children]]
+task = "env"
+plugin = "hostile"
+inject = { mode = "env" }
+provides = "env"
+
+[[children]]
+task = "clock"
+plugin = "hostile"
+inject = { mode = "clock" }
+provides = "clock"
+"#;
+
+#[test]
+fn without_grants_a_plugin_sees_no_environment_and_a_frozen_clock() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flow = probe_flow(dir.path(), "probe", ENV_AND_CLOCK);
+    let out = command(&[
+        "run",
+        flow.to_str().unwrap_or_default(),
+        "--plugins",
+        GUESTS,
+        "--json",
+        "--no-db",
+    ])
+    // The operator's environment is not the guest's.
+    .env("TASKBOX_TEST_GRANT", "from-the-operator")
+    .output()
+    .expect("run taskbox");
+    let results = &summary(&out)["results"];
+    assert_eq!(results["env"], serde_json::json!({"vars": [], "args": []}));
+    assert_eq!(results["clock"], 0);
+    assert!(!text(&out).1.contains("granted"), "{}", text(&out).1);
+}
+
+#[test]
+fn granted_environment_and_wall_clock_are_seen_and_announced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flow = probe_flow(dir.path(), "probe", ENV_AND_CLOCK);
+    let out = command(&[
+        "run",
+        flow.to_str().unwrap_or_default(),
+        "--plugins",
+        GUESTS,
+        "--json",
+        "--no-db",
+        "--grant-env",
+        "GREETING=hello=world",
+        "--grant-env-from",
+        "TASKBOX_TEST_GRANT",
+        "--grant-wall-clock",
+    ])
+    .env("TASKBOX_TEST_GRANT", "from-the-operator")
+    .env("TASKBOX_TEST_NOT_GRANTED", "secret")
+    .output()
+    .expect("run taskbox");
+    let results = &summary(&out)["results"];
+    assert_eq!(
+        results["env"]["vars"],
+        serde_json::json!([
+            ["GREETING", "hello=world"],
+            ["TASKBOX_TEST_GRANT", "from-the-operator"]
+        ])
+    );
+    // 2023-11-14: the real clock, not the epoch.
+    assert!(
+        results["clock"].as_i64().is_some_and(|s| s > 1_700_000_000),
+        "{results}"
+    );
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("granted to every task: env GREETING, env TASKBOX_TEST_GRANT, wall-clock"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn granted_directories_are_read_only_unless_rw_and_logbook_show_prints_grants() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let output = dir.path().join("output");
+    std::fs::create_dir_all(&data).expect("data dir");
+    std::fs::create_dir_all(&output).expect("output dir");
+    std::fs::write(data.join("hello.txt"), "hello from the host").expect("hello");
+    let flow = probe_flow(
+        dir.path(),
+        "files",
+        r#"
+[[children]]
+task = "read"
+plugin = "hostile"
+inject = { mode = "read-file", path = "/data/hello.txt" }
+provides = "text"
+
+[[children]]
+task = "list"
+plugin = "hostile"
+inject = { mode = "list-dir", path = "/data" }
+provides = "names"
+
+[[children]]
+task = "write"
+plugin = "hostile"
+inject = { mode = "write-file", path = "/out/new.txt", value = "from the guest" }
+"#,
+    );
+    let flow = flow.to_str().unwrap_or_default();
+    let data_grant = format!("{}:/data", data.display());
+    let db = dir.path().join("book.redb");
+
+    // Nothing granted: the first read is denied inside the guest.
+    let out = in_db(&["run", flow, "--plugins", GUESTS], &db);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("read: RUNNING -> FAILURE  io.denied"),
+        "{stderr}"
+    );
+
+    // /out read-only: reading works, writing is denied.
+    let out = in_db(
+        &[
+            "run",
+            flow,
+            "--plugins",
+            GUESTS,
+            "--grant-dir",
+            &data_grant,
+            "--grant-dir",
+            &format!("{}:/out:ro", output.display()),
+        ],
+        &db,
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("read: RUNNING -> SUCCESS"), "{stderr}");
+    assert!(
+        stderr.contains("write: RUNNING -> FAILURE  io.denied"),
+        "{stderr}"
+    );
+    assert!(!output.join("new.txt").exists());
+
+    // /out read-write: the guest's file lands on the host.
+    let out = in_db(
+        &[
+            "run",
+            flow,
+            "--plugins",
+            GUESTS,
+            "--json",
+            "--grant-dir",
+            &data_grant,
+            "--grant-dir",
+            &format!("{}:/out:rw", output.display()),
+        ],
+        &db,
+    );
+    let results = &summary(&out)["results"];
+    assert_eq!(results["text"], "hello from the host");
+    assert_eq!(results["names"], serde_json::json!(["hello.txt"]));
+    assert_eq!(
+        std::fs::read_to_string(output.join("new.txt")).expect("the guest's file"),
+        "from the guest"
+    );
+
+    let (show, _) = text(&in_db(&["logbook", "show", "1"], &db));
+    assert!(!show.contains("granted:"), "flow 1 had no grants:\n{show}");
+    let (show, _) = text(&in_db(&["logbook", "show", "3"], &db));
+    let granted = show
+        .lines()
+        .filter(|l| l.trim_start().starts_with("granted: "))
+        .collect::<Vec<_>>();
+    assert_eq!(granted.len(), 3, "{show}");
+    assert!(
+        granted
+            .iter()
+            .all(|l| l.ends_with("granted: dir /data (ro), dir /out (rw)")),
+        "{show}"
+    );
+    let out = in_db(&["logbook", "show", "3", "--json"], &db);
+    let json: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        json["atoms"][0]["grants"]["dirs"][1]["access"],
+        "read-write"
+    );
+}
+
+#[test]
+fn grant_for_limits_the_grants_to_one_plugin() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The same guest under two plugin names.
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).expect("plugin dir");
+    for name in ["hostile", "trusted"] {
+        std::fs::copy(taskbox_tests::HOSTILE, plugins.join(format!("{name}.wasm")))
+            .expect("copy hostile");
+    }
+    let flow = probe_flow(
+        dir.path(),
+        "two",
+        r#"
+[[children]]
+task = "other"
+plugin = "hostile"
+inject = { mode = "env" }
+provides = "other"
+
+[[children]]
+task = "chosen"
+plugin = "trusted"
+inject = { mode = "env" }
+provides = "chosen"
+
+[[children]]
+task = "clock"
+plugin = "hostile"
+inject = { mode = "clock" }
+provides = "clock"
+"#,
+    );
+    let flow = flow.to_str().unwrap_or_default();
+    let plugins = plugins.to_str().unwrap_or_default();
+    let db = dir.path().join("book.redb");
+    let out = in_db(
+        &[
+            "run",
+            flow,
+            "--plugins",
+            plugins,
+            "--json",
+            "--grant-env",
+            "TOKEN=t",
+            "--grant-wall-clock",
+            "--grant-for",
+            "trusted",
+        ],
+        &db,
+    );
+    let results = &summary(&out)["results"];
+    assert_eq!(
+        results["chosen"]["vars"],
+        serde_json::json!([["TOKEN", "t"]])
+    );
+    assert_eq!(results["other"]["vars"], serde_json::json!([]));
+    assert_eq!(results["clock"], 0);
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("granted to the tasks of plugin 'trusted': env TOKEN, wall-clock"),
+        "{stderr}"
+    );
+    let (show, _) = text(&in_db(&["logbook", "show", "1"], &db));
+    let lines: Vec<&str> = show.lines().collect();
+    let chosen = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("chosen "))
+        .expect("the chosen atom's row");
+    assert!(
+        lines[chosen + 1].ends_with("granted: env TOKEN, wall-clock"),
+        "{show}"
+    );
+    assert_eq!(show.matches("granted:").count(), 1, "{show}");
+
+    // A plugin the flow does not run is refused by name.
+    let out = in_db(
+        &[
+            "run",
+            flow,
+            "--plugins",
+            plugins,
+            "--grant-random",
+            "--grant-for",
+            "trustd",
+        ],
+        &db,
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--grant-for 'trustd': no task of the flow runs plugin 'trustd'"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_grants_are_refused_naming_the_flag_and_help_explains_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").expect("write");
+    let not_a_dir = format!("{}:/data", file.display());
+    let cases = [
+        (
+            vec!["--grant-dir", "/no/such/dir:/data"],
+            "--grant-dir '/no/such/dir:/data'",
+        ),
+        (vec!["--grant-dir", &not_a_dir], "is not a directory"),
+        (
+            vec!["--grant-dir", "/tmp:/data:rx"],
+            "'rx' is neither ro nor rw",
+        ),
+        (vec!["--grant-dir", "/tmp"], "expected HOST:GUEST[:ro|rw]"),
+        (vec!["--grant-env", "NOVALUE"], "--grant-env 'NOVALUE'"),
+        (
+            vec!["--grant-env-from", "TASKBOX_TEST_SURELY_UNSET"],
+            "TASKBOX_TEST_SURELY_UNSET is not set in your environment",
+        ),
+        (vec!["--grant-for", "add"], "nothing to grant"),
+    ];
+    for (flags, needle) in cases {
+        let out = on_flow("run", "examples/saga.toml", &flags);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {stdout}\n{stderr}");
+        assert!(stderr.contains(needle), "{flags:?}: {stderr}");
+        // Refused before anything ran.
+        assert!(!stderr.contains("RUNNING"), "{flags:?}: {stderr}");
+    }
+    for command in ["run", "resume"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_taskbox"))
+            .args([command, "--help"])
+            .output()
+            .expect("help");
+        let (help, _) = text(&out);
+        for needle in [
+            "nothing is granted without these flags",
+            "--grant-dir <HOST:GUEST[:ro|rw]>",
+            "--grant-env <KEY=VALUE>",
+            "--grant-env-from <KEY>",
+            "--grant-wall-clock",
+            "--grant-random",
+            "--grant-for <PLUGIN>",
+        ] {
+            assert!(
+                help.contains(needle),
+                "{command}: {needle} missing:\n{help}"
+            );
+        }
+    }
+    let (help, _) = text(
+        &Command::new(env!("CARGO_BIN_EXE_taskbox"))
+            .args(["run", "--help"])
+            .output()
+            .expect("help"),
+    );
+    assert!(help.contains("Plugins are untrusted code"), "{help}");
+}
+
+#[test]
+fn resume_takes_grants_from_its_own_flags_and_warns_when_they_differ() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("book.redb");
+    let flow = probe_flow(
+        dir.path(),
+        "pause",
+        r#"
+[[children]]
+task = "before"
+plugin = "hostile"
+inject = { mode = "env" }
+provides = "before"
+
+[[children]]
+task = "nap"
+plugin = "hostile"
+inject = { mode = "sleep", ms = 1500 }
+
+[[children]]
+task = "after"
+plugin = "hostile"
+inject = { mode = "env" }
+provides = "after"
+"#,
+    );
+    let mut child = command(&[
+        "run",
+        flow.to_str().unwrap_or_default(),
+        "--plugins",
+        GUESTS,
+        "--db",
+        db.to_str().unwrap_or_default(),
+        "--grant-env",
+        "STAGE=run",
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let started = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.contains("nap: PENDING -> RUNNING"));
+    assert!(started, "the nap atom never started");
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(interrupted.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert_eq!(child.wait().expect("wait").code(), Some(3), "{rest:?}");
+
+    let out = in_db(
+        &[
+            "resume",
+            "1",
+            "--json",
+            "--grant-env",
+            "STAGE=resume",
+            "--grant-wall-clock",
+        ],
+        &db,
+    );
+    let (_, stderr) = text(&out);
+    let results = &summary(&out)["results"];
+    assert_eq!(
+        results["before"]["vars"],
+        serde_json::json!([["STAGE", "run"]])
+    );
+    assert_eq!(
+        results["after"]["vars"],
+        serde_json::json!([["STAGE", "resume"]])
+    );
+    assert!(
+        stderr.contains(
+            "warning: atom 'after' was recorded with grants [env STAGE]; \
+             this resume grants it [env STAGE, wall-clock]"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("granted to every task: env STAGE, wall-clock"),
+        "{stderr}"
+    );
 }

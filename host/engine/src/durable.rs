@@ -118,7 +118,7 @@ impl Engine {
                     detail.plugin_hash = plugin.hash().to_string();
                     detail.version = plugin.info().version.clone();
                 }
-                detail.grants = terms.grants.clone();
+                detail.grants = terms.grants.redacted();
                 detail
             })
             .collect();

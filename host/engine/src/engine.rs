@@ -67,15 +67,19 @@ pub struct Tenancy {
 }
 
 impl Tenancy {
-    /// The terms of an atom of `plugin` asking for `limits`.
-    fn terms(&self, plugin: &str, limits: Limits) -> Terms {
-        let grants = match self.plugin_grants.get(plugin) {
+    /// What the atoms of `plugin` are granted.
+    pub fn grants_for(&self, plugin: &str) -> Grants {
+        match self.plugin_grants.get(plugin) {
             Some(extra) => self.grants.union(extra),
             None => self.grants.clone(),
-        };
+        }
+    }
+
+    /// The terms of an atom of `plugin` asking for `limits`.
+    fn terms(&self, plugin: &str, limits: Limits) -> Terms {
         Terms {
             limits: limits.capped(&self.ceiling),
-            grants,
+            grants: self.grants_for(plugin),
             lane: self.lane.clone(),
         }
     }

@@ -118,7 +118,8 @@ pub struct AtomDetail {
     /// How long its last execute call took, in microseconds.
     pub elapsed_us: Option<u64>,
     /// What its calls were granted (directories, environment, clock,
-    /// randomness) when the flow was recorded.
+    /// randomness) when the flow was recorded; environment values are
+    /// redacted.
     pub grants: Grants,
     /// Free-form metadata.
     pub meta: BTreeMap<String, String>,

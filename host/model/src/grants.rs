@@ -28,6 +28,9 @@ pub struct Grants {
     pub random: bool,
 }
 
+/// What a recorded environment grant shows instead of its value.
+pub const REDACTED: &str = "(redacted)";
+
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -80,6 +83,21 @@ impl Grants {
             env,
             wall_clock: self.wall_clock || other.wall_clock,
             random: self.random || other.random,
+        }
+    }
+
+    /// These grants as recorded: environment values are secrets the
+    /// operator gave the plugin, not the tenant, so only their names are
+    /// kept (each value becomes [`REDACTED`]).
+    #[must_use]
+    pub fn redacted(&self) -> Grants {
+        Grants {
+            env: self
+                .env
+                .keys()
+                .map(|k| (k.clone(), REDACTED.to_string()))
+                .collect(),
+            ..self.clone()
         }
     }
 
@@ -156,6 +174,9 @@ mod tests {
         );
         assert_eq!(Grants::default().summary(), "none");
         assert!(Grants::default().is_empty() && !both.is_empty());
+        let recorded = both.redacted();
+        assert_eq!(recorded.env["A"], REDACTED);
+        assert_eq!((recorded.dirs, recorded.random), (both.dirs, both.random));
     }
 
     #[test]

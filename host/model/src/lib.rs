@@ -16,7 +16,7 @@ mod units;
 
 pub use failure::{AtomFailure, Failure, kinds};
 pub use flow::{Flow, Node, Pattern, Provides, Task};
-pub use grants::{Access, DirGrant, Grants};
+pub use grants::{Access, DirGrant, Grants, REDACTED};
 pub use limits::{LimitOverrides, Limits};
 pub use retry::{Attempt, Controller, Decision, Delay, History, Retry, VALUES_ARG};
 pub use spec::{FlowSpec, SpecError, SpecFormat};
