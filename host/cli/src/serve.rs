@@ -88,7 +88,6 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode> {
         workshop,
         conductor,
         started: Instant::now(),
-        tenants,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -131,7 +131,6 @@ impl Api {
             workshop,
             conductor,
             started: Instant::now(),
-            tenants,
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

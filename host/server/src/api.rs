@@ -36,28 +36,32 @@ pub struct Daemon {
     pub conductor: Conductor,
     /// When the daemon started.
     pub started: Instant,
-    /// The tenants. With them every call needs a token and a tenant sees
-    /// only its own jobs; without them (`None`) the API is open to anyone
-    /// who can reach it and every job belongs to the empty tenant.
-    pub tenants: Option<Arc<Tenants>>,
 }
 
 impl Daemon {
+    /// The tenants, those of the workshop. With them every call needs a
+    /// token and a tenant sees only its own jobs; without them (`None`)
+    /// the API is open to anyone who can reach it and every job belongs to
+    /// the empty tenant.
+    pub fn tenants(&self) -> Option<&Arc<Tenants>> {
+        self.workshop.tenants()
+    }
+
     /// The tenant `id`'s limit of jobs on the board, if it has one.
     fn quota(&self, tenant: &str) -> Option<usize> {
-        self.tenants.as_ref()?.get(tenant)?.limits.queued_jobs
+        self.tenants()?.get(tenant)?.limits.queued_jobs
     }
 
     /// The tenant `id`'s largest payload, if it has a limit.
     fn payload_limit(&self, tenant: &str) -> Option<u64> {
-        self.tenants.as_ref()?.get(tenant)?.limits.payload_size
+        self.tenants()?.get(tenant)?.limits.payload_size
     }
 
     /// The largest body any caller may send.
     fn body_limit(&self) -> usize {
         let largest_payload = self
-            .tenants
-            .iter()
+            .tenants()
+            .into_iter()
             .flat_map(|tenants| tenants.iter())
             .filter_map(|tenant| tenant.limits.payload_size)
             .max()
@@ -148,7 +152,7 @@ async fn health(
                 "jobs": by_name(blocking(|| daemon.board.counts())?),
                 "conductor": daemon.conductor.status(),
             });
-            if let Some(tenants) = &daemon.tenants {
+            if let Some(tenants) = daemon.tenants() {
                 health["tenants"] = json!(tenants.iter().count());
             }
             health
@@ -199,8 +203,8 @@ async fn usage(
             // tenants, which belong to the empty one).
             let mut counts = blocking(|| daemon.board.counts_by_tenant())?;
             let mut ids: Vec<String> = daemon
-                .tenants
-                .iter()
+                .tenants()
+                .into_iter()
                 .flat_map(|tenants| tenants.iter().map(|tenant| tenant.id.clone()))
                 .collect();
             ids.extend(counts.keys().cloned());
@@ -258,7 +262,7 @@ fn posting_tenant(daemon: &Daemon, who: &Who, named: Option<String>) -> Result<S
         (Who::Admin, None) => Err(ApiError::BadRequest(
             "?tenant: the admin posts for a tenant, named by ?tenant=ID".into(),
         )),
-        (Who::Admin, Some(id)) => match daemon.tenants.as_ref().and_then(|t| t.get(&id)) {
+        (Who::Admin, Some(id)) => match daemon.tenants().and_then(|t| t.get(&id)) {
             Some(_) => Ok(id),
             None => Err(unknown(&id)),
         },

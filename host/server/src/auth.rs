@@ -63,7 +63,7 @@ fn bearer(request: &Request) -> Result<&str, ApiError> {
 
 /// Who sent `request`, or why it is refused.
 fn who(daemon: &Daemon, request: &Request) -> Result<Who, ApiError> {
-    let Some(tenants) = &daemon.tenants else {
+    let Some(tenants) = daemon.tenants() else {
         return Ok(Who::Open);
     };
     match tenants.authenticate(bearer(request)?) {

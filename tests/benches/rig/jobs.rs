@@ -86,7 +86,6 @@ pub fn daemon(workshop: &Arc<Workshop>, slots: usize, db: &Path) -> anyhow::Resu
         workshop: workshop.clone(),
         conductor,
         started: Instant::now(),
-        tenants: None,
     }))
 }
 
