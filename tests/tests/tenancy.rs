@@ -32,7 +32,7 @@ fn the_cpu_gate_lets_a_tenant_through_while_another_saturates_it() {
     let greedy = Account::new("greedy", gate.clone(), None);
     let modest = Account::new("modest", gate.clone(), None);
     let greedy_terms = Terms {
-        lane: Lane::job(greedy.clone(), None),
+        lane: Lane::job(greedy.clone(), None, Duration::ZERO),
         ..Terms::new(Limits {
             timeout: Duration::from_secs(1),
             ..Limits::default()
@@ -59,7 +59,7 @@ fn the_cpu_gate_lets_a_tenant_through_while_another_saturates_it() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let modest_terms = Terms {
-        lane: Lane::job(modest.clone(), None),
+        lane: Lane::job(modest.clone(), None, Duration::ZERO),
         ..Terms::default()
     };
     for i in 0..10 {
@@ -85,7 +85,7 @@ fn the_cpu_gate_lets_a_tenant_through_while_another_saturates_it() {
     // deadline each ran about 1 s of CPU, on one token over about 4 s.
     let greedy_usage = greedy.usage();
     assert_eq!(greedy_usage.calls, 4);
-    assert!(greedy_usage.cpu_ms >= 4 * 1000, "{greedy_usage:?}");
+    assert!(greedy_usage.cpu_ms() >= 4 * 1000, "{greedy_usage:?}");
     let modest_usage = modest.usage();
     assert_eq!(modest_usage.calls, 10);
     assert!(modest_usage.memory_peak_bytes > 0, "{modest_usage:?}");
@@ -121,6 +121,11 @@ limits = { concurrent_atoms = 1 }
 "#;
 
 fn daemon(slots: usize) -> Daemon {
+    daemon_with(slots, 1)
+}
+
+/// [`daemon`], giving a job `max_attempts` attempts.
+fn daemon_with(slots: usize, max_attempts: u32) -> Daemon {
     let dir = tempfile::tempdir().expect("tempdir");
     let guests = Path::new(taskbox_tests::GUEST_DIR);
     for name in ["add", "multiply", "hostile"] {
@@ -151,7 +156,7 @@ fn daemon(slots: usize) -> Daemon {
         RedbJobBoard::open(
             logbook.store(),
             BoardOptions {
-                max_attempts: 1,
+                max_attempts,
                 ..BoardOptions::default()
             },
         )
@@ -364,8 +369,8 @@ fn a_tenants_limits_cap_its_jobs_and_its_grants_are_recorded_with_the_atoms() {
 }
 
 #[test]
-fn a_jobs_cpu_budget_stops_it_and_the_tenants_usage_counts_it() {
-    let d = daemon(2);
+fn a_jobs_cpu_budget_spans_its_attempts_and_the_tenants_usage_counts_it() {
+    let d = daemon_with(2, 2);
     // Tenant b's jobs may use 200 ms of CPU, whatever each call may.
     let id = d.post(
         "b",
@@ -375,10 +380,16 @@ fn a_jobs_cpu_budget_stops_it_and_the_tenants_usage_counts_it() {
     let failure = failure_of(&d.finished(id)).clone();
     assert_eq!(failure.kind, kinds::JOB_CPU, "{failure}");
     assert!(failure.message.contains("200ms"), "{failure}");
-    let usage = d.conductor.usage();
+    // Two attempts, and the second started with the budget spent: a
+    // fresh budget would have burnt 200 ms more.
+    let job = d.board.job(id).expect("job");
+    assert_eq!((job.state, job.attempts), (JobState::Trashed, 2));
+    assert!((200..390).contains(&job.usage.cpu_ms()), "{:?}", job.usage);
+    // The tenant's usage is the board's, kept with the jobs.
+    let usage = d.board.usage_by_tenant().expect("usage");
     let b = usage.get("b").expect("b's usage");
-    assert!(b.cpu_ms >= 200 && b.cpu_ms < 5_000, "{b:?}");
-    assert!(b.calls >= 1 && b.memory_peak_bytes > 0, "{b:?}");
+    assert_eq!(*b, job.usage);
+    assert!(b.calls >= 2 && b.memory_peak_bytes > 0, "{b:?}");
     assert!(!usage.contains_key("a"), "{usage:?}");
 }
 

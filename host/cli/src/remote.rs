@@ -399,6 +399,15 @@ fn print_detail(detail: &Detail) -> Result<()> {
         )?;
     }
     writeln!(out, "  attempts {}", job.attempts)?;
+    if job.usage.calls > 0 {
+        writeln!(
+            out,
+            "  used     {} ms CPU, {} calls, memory peak {} KiB",
+            job.usage.cpu_ms(),
+            job.usage.calls,
+            job.usage.memory_peak_bytes / 1024
+        )?;
+    }
     if let Some(failure) = &job.last_failure {
         writeln!(out, "  last failure  {}", shorten(failure))?;
     }

@@ -167,11 +167,13 @@ fn serve_post_watch_trash_and_restore_through_the_cli() {
         "flow 1 'arithmetic': SUCCESS",
         "product",
         "SUCCESS",
+        "ms CPU, 3 calls, memory peak",
     ] {
         assert!(shown.contains(needle), "{needle} missing from:\n{shown}");
     }
     let detail = daemon.job(1);
     assert_eq!(detail["atoms"][2]["result"], 210);
+    assert_eq!(detail["job"]["usage"]["calls"], 3);
 
     // A job whose flow fails every time: abandoned, retried, trashed.
     let out = daemon.cli(&[

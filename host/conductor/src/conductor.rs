@@ -13,7 +13,7 @@ use taskbox_engine::{Engine, ResumeOptions, Suspender};
 use taskbox_jobboard::{BoardError, Job, JobBoard, JobId};
 use taskbox_logbook::Logbook;
 use taskbox_model::{AtomFailure, FlowState};
-use taskbox_sandbox::{Account, CpuGate, Lane, UsageSnapshot};
+use taskbox_sandbox::{Account, CpuGate, Lane};
 
 /// How a conductor works.
 #[derive(Debug, Clone)]
@@ -231,16 +231,6 @@ impl Conductor {
             lost: count(&shared.counters.lost),
             stopping: shared.stopping.load(Ordering::Relaxed),
         }
-    }
-
-    /// What each tenant's guest calls have used since the conductor
-    /// started (tenants without a job yet are absent; the tenant of a
-    /// daemon without tenants is `""`).
-    pub fn usage(&self) -> BTreeMap<String, UsageSnapshot> {
-        lock(&self.shared.accounts)
-            .iter()
-            .map(|(tenant, account)| (tenant.clone(), account.usage()))
-            .collect()
     }
 
     /// Graceful shutdown: stops claiming, lets running jobs finish for up
@@ -480,7 +470,13 @@ impl Shared {
     /// One attempt at `job`, and what the board was told.
     pub(crate) fn conduct(&self, job: &Job) -> Ending {
         let who = &self.options.name;
-        let result = self.run(job);
+        let lane = self.lane(job);
+        let result = self.run(job, lane.clone());
+        // Counted before the job goes back: the next attempt's CPU budget
+        // starts from it.
+        if let Err(e) = self.board.charge(job.id, lane.usage()) {
+            tracing::warn!(job = %job.id, error = %e, "the board refused the attempt's usage");
+        }
         let lost = lock(&self.held).get(&job.id).is_some_and(|h| h.lost);
         if lost {
             return Ending::Lost(match result {
@@ -512,8 +508,8 @@ impl Shared {
         })
     }
 
-    /// The lane of one attempt at `job`: its tenant's account and CPU
-    /// budget per job.
+    /// The lane of one attempt at `job`: its tenant's account, and its CPU
+    /// budget per job less what earlier attempts used.
     fn lane(&self, job: &Job) -> Lane {
         let tenant = self.workshop.tenants().and_then(|t| t.get(&job.tenant));
         let account = lock(&self.accounts)
@@ -523,13 +519,16 @@ impl Shared {
                 Account::new(&job.tenant, self.gate.clone(), max_calls)
             })
             .clone();
-        Lane::job(account, tenant.and_then(|t| t.limits.job_cpu))
+        Lane::job(
+            account,
+            tenant.and_then(|t| t.limits.job_cpu),
+            job.usage.cpu(),
+        )
     }
 
     /// Builds (or resumes) the job's flow and runs it: its final state and
     /// the failure text.
-    fn run(&self, job: &Job) -> Result<(FlowState, String), ConductorError> {
-        let lane = self.lane(job);
+    fn run(&self, job: &Job, lane: Lane) -> Result<(FlowState, String), ConductorError> {
         let engine = match job.flow {
             Some(flow) => {
                 let detail = self.logbook.flow(flow)?;

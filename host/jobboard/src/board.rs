@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 use taskbox_logbook::FlowId;
+use taskbox_model::UsageSnapshot;
 
 /// What subscribers hear (TaskFlow's POSTED and REMOVAL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +116,15 @@ pub trait JobBoard: Send + Sync + std::fmt::Debug {
 
     /// [`counts_of`](Self::counts_of) every tenant that ever posted a job.
     fn counts_by_tenant(&self) -> Result<BTreeMap<String, Vec<(JobState, usize)>>, BoardError>;
+
+    /// Adds what an attempt at job `id` used to the job and to its
+    /// tenant's totals. Not owner-only: an attempt that lost its lease
+    /// still used what it used.
+    fn charge(&self, id: JobId, used: UsageSnapshot) -> Result<Job, BoardError>;
+
+    /// What every tenant's jobs used, by tenant (those that charged
+    /// anything).
+    fn usage_by_tenant(&self) -> Result<BTreeMap<String, UsageSnapshot>, BoardError>;
 
     /// Who holds a live claim on a job.
     fn find_owner(&self, id: JobId) -> Result<Option<String>, BoardError>;

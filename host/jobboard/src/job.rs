@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 use taskbox_logbook::FlowId;
+use taskbox_model::UsageSnapshot;
 
 /// Identifies a job on one board; ids grow in posting order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -160,6 +161,8 @@ pub struct Job {
     pub posted_ms: u64,
     /// When it last changed.
     pub updated_ms: u64,
+    /// What its guest calls used, over all its attempts so far.
+    pub usage: UsageSnapshot,
 }
 
 impl Job {

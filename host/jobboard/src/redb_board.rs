@@ -12,6 +12,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 use taskbox_logbook::{FlowId, GroupCommit};
+use taskbox_model::UsageSnapshot;
 
 /// The schema this build reads and writes. Version 1 had no tenants: its
 /// jobs are migrated on open, as jobs of the empty tenant.
@@ -29,6 +30,9 @@ const TRASH: TableDefinition<u64, &[u8]> = TableDefinition::new("jobboard_trash"
 /// read a job.
 const TENANT_COUNTS: TableDefinition<(&str, &str), u64> =
     TableDefinition::new("jobboard_tenant_counts");
+/// What each tenant's jobs used: tenant to (CPU µs, memory peak, calls).
+const TENANT_USAGE: TableDefinition<&str, (u64, u64, u64)> =
+    TableDefinition::new("jobboard_tenant_usage");
 /// The jobs of [`BOARD`] by (tenant, id): each tenant's oldest claimable
 /// jobs without reading the other tenants'.
 const LIVE_BY_TENANT: TableDefinition<(&str, u64), ()> =
@@ -175,6 +179,7 @@ impl RedbJobBoard {
             }
             try_redb!("opening the jobboard", txn.open_table(TENANT_COUNTS));
             try_redb!("opening the jobboard", txn.open_table(LIVE_BY_TENANT));
+            try_redb!("opening the jobboard", txn.open_table(TENANT_USAGE));
             Ok(())
         })?;
         board.end_orphaned_claims()?;
@@ -409,6 +414,7 @@ impl JobBoard for RedbJobBoard {
                 trash_reason: None,
                 posted_ms: now,
                 updated_ms: now,
+                usage: UsageSnapshot::default(),
             };
             Self::put(txn, &job)?;
             Self::tally(txn, &job.tenant, None, Some(job.state))?;
@@ -690,6 +696,53 @@ impl JobBoard for RedbJobBoard {
         Ok(by_tenant)
     }
 
+    fn charge(&self, id: JobId, used: UsageSnapshot) -> Result<Job, BoardError> {
+        let doing = "charging a job's usage";
+        self.update(doing, id, move |job, _, txn| {
+            job.usage = job.usage.plus(used);
+            let mut table = try_redb!(doing, txn.open_table(TENANT_USAGE));
+            let total = try_redb!(doing, table.get(job.tenant.as_str()))
+                .map(|v| {
+                    let (cpu_us, memory_peak_bytes, calls) = v.value();
+                    UsageSnapshot {
+                        cpu_us,
+                        memory_peak_bytes,
+                        calls,
+                    }
+                })
+                .unwrap_or_default()
+                .plus(used);
+            try_redb!(
+                doing,
+                table.insert(
+                    job.tenant.as_str(),
+                    (total.cpu_us, total.memory_peak_bytes, total.calls)
+                )
+            );
+            Ok(())
+        })
+    }
+
+    fn usage_by_tenant(&self) -> Result<BTreeMap<String, UsageSnapshot>, BoardError> {
+        let doing = "reading the tenants' usage";
+        let txn = try_redb!(doing, self.store.database().begin_read());
+        let table = try_redb!(doing, txn.open_table(TENANT_USAGE));
+        let mut usage = BTreeMap::new();
+        for entry in try_redb!(doing, table.iter()) {
+            let (key, value) = try_redb!(doing, entry);
+            let (cpu_us, memory_peak_bytes, calls) = value.value();
+            usage.insert(
+                key.value().to_string(),
+                UsageSnapshot {
+                    cpu_us,
+                    memory_peak_bytes,
+                    calls,
+                },
+            );
+        }
+        Ok(usage)
+    }
+
     fn find_owner(&self, id: JobId) -> Result<Option<String>, BoardError> {
         let now = self.options.clock.now_ms();
         Ok(self.job(id)?.owner_at(now).map(str::to_string))
@@ -778,6 +831,7 @@ pub(crate) mod v1 {
                 trash_reason: old.trash_reason,
                 posted_ms: old.posted_ms,
                 updated_ms: old.updated_ms,
+                usage: taskbox_model::UsageSnapshot::default(),
             }
         }
     }

@@ -13,6 +13,7 @@ mod retry;
 mod spec;
 mod state;
 mod units;
+mod usage;
 
 pub use failure::{AtomFailure, Failure, kinds};
 pub use flow::{Flow, Node, Pattern, Provides, Task};
@@ -22,3 +23,4 @@ pub use retry::{Attempt, Controller, Decision, Delay, History, Retry, VALUES_ARG
 pub use spec::{FlowSpec, SpecError, SpecFormat};
 pub use state::{AtomState, FlowState, Intention, InvalidTransition};
 pub use units::{UnitError, parse_duration, parse_size};
+pub use usage::UsageSnapshot;

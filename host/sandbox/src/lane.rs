@@ -3,10 +3,10 @@
 //! job (CPU budget, accounting).
 
 use crate::gate::CpuGate;
-use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
+use taskbox_model::UsageSnapshot;
 
 /// Resources used, counted as calls end.
 #[derive(Debug, Default)]
@@ -14,17 +14,6 @@ pub struct Usage {
     cpu_ns: AtomicU64,
     memory_peak: AtomicU64,
     calls: AtomicU64,
-}
-
-/// A copy of [`Usage`] at one moment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct UsageSnapshot {
-    /// CPU time of guest code, in milliseconds.
-    pub cpu_ms: u64,
-    /// The largest linear memory any one instance reached, in bytes.
-    pub memory_peak_bytes: u64,
-    /// Calls made (executes, reverts, describes, retry decisions).
-    pub calls: u64,
 }
 
 impl Usage {
@@ -44,7 +33,7 @@ impl Usage {
     /// The counts now.
     pub fn snapshot(&self) -> UsageSnapshot {
         UsageSnapshot {
-            cpu_ms: self.cpu_ns.load(Ordering::Relaxed) / 1_000_000,
+            cpu_us: self.cpu_ns.load(Ordering::Relaxed) / 1_000,
             memory_peak_bytes: self.memory_peak.load(Ordering::Relaxed),
             calls: self.calls.load(Ordering::Relaxed),
         }
@@ -131,21 +120,25 @@ pub struct Lane(Option<Arc<JobLane>>);
 struct JobLane {
     account: Arc<Account>,
     budget: Option<Duration>,
+    /// CPU time the job used in earlier attempts.
+    spent: Duration,
     usage: Usage,
 }
 
 impl Lane {
-    /// The lane of one job of `account`'s tenant, whose calls together may
-    /// use at most `budget` of CPU time (`None`: no budget).
-    pub fn job(account: Arc<Account>, budget: Option<Duration>) -> Lane {
+    /// The lane of one attempt at a job of `account`'s tenant, whose calls
+    /// together, over all its attempts, may use at most `budget` of CPU
+    /// time (`None`: no budget); earlier attempts `spent` some of it.
+    pub fn job(account: Arc<Account>, budget: Option<Duration>, spent: Duration) -> Lane {
         Lane(Some(Arc::new(JobLane {
             account,
             budget,
+            spent,
             usage: Usage::default(),
         })))
     }
 
-    /// What this job's calls have used (zero for the unmetered lane).
+    /// What this attempt's calls have used (zero for the unmetered lane).
     pub fn usage(&self) -> UsageSnapshot {
         self.0
             .as_ref()
@@ -156,7 +149,8 @@ impl Lane {
     /// The job's CPU budget and what it has used of it.
     pub(crate) fn budget(&self) -> Option<(Duration, Duration)> {
         let lane = self.0.as_ref()?;
-        lane.budget.map(|budget| (budget, lane.usage.cpu()))
+        lane.budget
+            .map(|budget| (budget, lane.spent.saturating_add(lane.usage.cpu())))
     }
 
     /// The gate and tenant calls of this lane are scheduled by.

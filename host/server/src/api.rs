@@ -177,11 +177,11 @@ async fn usage(
     State(daemon): State<Arc<Daemon>>,
     Extension(who): Extension<Who>,
 ) -> Result<Json<Value>, ApiError> {
-    let used = daemon.conductor.usage();
+    let used = blocking(|| daemon.board.usage_by_tenant())?;
     let entry = |tenant: &str, counts: Vec<(JobState, usize)>| {
         let snapshot: UsageSnapshot = used.get(tenant).copied().unwrap_or_default();
         TenantUsage {
-            cpu_ms: snapshot.cpu_ms,
+            cpu_ms: snapshot.cpu_ms(),
             memory_peak_bytes: snapshot.memory_peak_bytes,
             calls: snapshot.calls,
             jobs: by_name(counts),
