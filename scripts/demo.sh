@@ -46,7 +46,7 @@ jobs_db=target/demo/jobs.redb
 serve_log=target/demo/serve.log
 rm -f "$jobs_db"
 start_daemon() {
-    "$taskbox" serve --plugins target/plugins --db "$jobs_db" --listen 127.0.0.1:0 --slots 2 2>>"$serve_log" &
+    "$taskbox" serve --plugins target/plugins --db "$jobs_db" --listen 127.0.0.1:0 --slots 2 "$@" 2>>"$serve_log" &
     daemon=$!
     for _ in $(seq 600); do
         if url=$(grep -o 'listening on http://[0-9.:]*' "$serve_log" | tail -1 | cut -d' ' -f3) && [ -n "$url" ]; then
@@ -82,4 +82,37 @@ kill -TERM "$daemon"
 wait "$daemon"
 
 echo
-echo "demo finished: one saga succeeded, one reverted, one flow failed over; 20 jobs through a killed and restarted daemon"
+echo "== two tenants on one daemon: tokens, isolation, plugin namespaces, usage"
+token_line() { "$taskbox" tenants token | sed -n "$1p"; }
+acme=$(token_line 1); acme_hash=$(printf '%s' "$acme" | "$taskbox" tenants hash)
+globex=$(token_line 1); globex_hash=$(printf '%s' "$globex" | "$taskbox" tenants hash)
+cat >target/demo/tenants.toml <<TOML
+public_plugins = ["reserve_stock", "charge_payment", "ship_order"]
+
+[tenants.acme]
+token_sha256 = "$acme_hash"
+limits = { memory = "32MiB", timeout = "2s", job_cpu = "10s", concurrent_atoms = 2, queued_jobs = 50 }
+
+[tenants.globex]
+token_sha256 = "$globex_hash"
+limits = { concurrent_atoms = 2 }
+TOML
+jobs_db=target/demo/tenants.redb
+rm -f "$jobs_db"
+: >"$serve_log"
+start_daemon --tenants target/demo/tenants.toml
+echo "without a token:"
+"$taskbox" jobs ls 2>&1 | sed 's/^/  /' || true
+TASKBOX_TOKEN=$acme "$taskbox" post examples/saga.toml --name acme-order --wait
+TASKBOX_TOKEN=$globex "$taskbox" post examples/saga.toml --store country=JP --name globex-order --wait || true
+echo "globex asks for acme's job 1:"
+TASKBOX_TOKEN=$globex "$taskbox" jobs show 1 2>&1 | sed 's/^/  /' || true
+echo "acme tries a plugin that is neither its own nor public (add):"
+TASKBOX_TOKEN=$acme "$taskbox" post examples/arithmetic.toml 2>&1 | sed 's/^/  /' || true
+TASKBOX_TOKEN=$acme "$taskbox" jobs ls
+TASKBOX_TOKEN=$acme "$taskbox" usage
+kill -TERM "$daemon"
+wait "$daemon"
+
+echo
+echo "demo finished: one saga succeeded, one reverted, one flow failed over; 20 jobs through a killed and restarted daemon; two tenants kept apart"

@@ -571,12 +571,14 @@ impl Shared {
     /// Records a new flow for the job and links it before anything runs.
     fn record(&self, job: &Job, lane: Lane) -> Result<Engine, ConductorError> {
         let checked = self.workshop.check(&job.tenant, &job.payload)?;
-        let meta = BTreeMap::from([
+        let mut meta = BTreeMap::from([
             ("job".to_string(), job.id.to_string()),
             ("job_name".to_string(), job.name.clone()),
-            ("tenant".to_string(), job.tenant.clone()),
             ("conductor".to_string(), self.options.name.clone()),
         ]);
+        if !job.tenant.is_empty() {
+            meta.insert("tenant".to_string(), job.tenant.clone());
+        }
         let engine =
             self.workshop
                 .engine(&checked, lane)?

@@ -157,7 +157,12 @@ impl Workshop {
         };
         let payload = JobPayload::from_json(json)?;
         let spec = self.spec(&payload)?;
-        check_plugins(plugins, &payload, &spec)?;
+        let place = if self.tenants.is_some() {
+            "among the plugins this tenant may run (its own and the public ones)"
+        } else {
+            "in the plugin directory"
+        };
+        check_plugins(plugins, place, &payload, &spec)?;
         if let Some(workers) = payload.engine.workers
             && (workers == 0 || workers > self.max_workers)
         {
@@ -247,9 +252,10 @@ impl Workshop {
 
 /// Checks the payload's plugin list and the flow's plugins against
 /// `plugins` (for a tenant: its own and the public ones, so another
-/// tenant's plugin reads as missing).
+/// tenant's plugin reads as missing), which are `place` in messages.
 fn check_plugins(
     plugins: &PluginSet,
+    place: &str,
     payload: &JobPayload,
     spec: &FlowSpec,
 ) -> Result<(), PayloadError> {
@@ -257,7 +263,7 @@ fn check_plugins(
         let Some(plugin) = plugins.get(&pin.name) else {
             let why = match plugins.errors.get(&pin.name) {
                 Some(error) => format!("'{}' failed to load: {error}", pin.name),
-                None => format!("no plugin '{}' in the plugin directory", pin.name),
+                None => format!("no plugin '{}' {place}", pin.name),
             };
             return Err(PayloadError::new(format!("plugins[{i}].name"), why));
         };
@@ -279,7 +285,7 @@ fn check_plugins(
             return Err(PayloadError::new(
                 "flow",
                 format!(
-                    "task '{}' uses plugin '{}', which is not in the plugin directory",
+                    "task '{}' uses plugin '{}', which is not {place}",
                     task.name, task.plugin
                 ),
             ));
