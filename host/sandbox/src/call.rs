@@ -288,8 +288,56 @@ impl Sandbox {
         ) -> wasmtime::Result<Result<R, wit::Failure>>,
     ) -> Result<Result<R, Failure>, Failure> {
         let terms = charge.terms();
-        let limits = &terms.limits;
-        let state = HostState::new(limits, &terms.grants, observer).map_err(|e| {
+        let mut store = self.store(name, charge, observer)?;
+        let _slot = terms.lane.enter();
+        let meter = store.data().meter.clone();
+        let seat = Seat {
+            gate: terms.lane.gate(),
+            meter: &meter,
+        };
+        let waiting = terms.limits.timeout.saturating_mul(WAIT_FACTOR);
+        let run = async {
+            match pre.instantiate(&mut store).await {
+                Ok(instance) => Ok(f(&instance, &mut store).await),
+                Err(e) => Err(e),
+            }
+        };
+        let outcome = {
+            let _reactor = self.reactor().enter();
+            drive(run, &seat, Instant::now() + waiting)
+        };
+        let state = store.data();
+        state.finish();
+        terms.lane.charge(meter.used(), state.memory.peak as u64);
+        let outcome = match outcome {
+            Err(Overdue) => Err(Failure::new(
+                kinds::TIMEOUT,
+                format!(
+                    "the call waited for the host (sleeping or I/O) past its wall-clock deadline of {waiting:?}"
+                ),
+            )),
+            Ok(Ok(Ok(result))) => Ok(result),
+            Ok(Ok(Err(e))) => Err(classify(&e, state, &terms.limits)),
+            Ok(Err(e)) if state.memory.hit => Err(classify(&e, state, &terms.limits)),
+            Ok(Err(e)) => Err(Failure::new(
+                kinds::INSTANTIATION,
+                format!("cannot instantiate plugin {name}: {e}"),
+            )),
+        };
+        outcome.map(|r| r.map_err(Failure::from))
+    }
+
+    /// A fresh store for one call of plugin `name`: its grants, its memory
+    /// cap, and an epoch callback that yields at every tick and interrupts
+    /// the call past its CPU deadline or its job's CPU budget.
+    fn store(
+        &self,
+        name: &str,
+        charge: Charge<'_>,
+        observer: Arc<dyn CallObserver>,
+    ) -> Result<Store<HostState>, Failure> {
+        let terms = charge.terms();
+        let state = HostState::new(&terms.limits, &terms.grants, observer).map_err(|e| {
             Failure::new(
                 kinds::INSTANTIATION,
                 format!("cannot set up plugin {name}'s grants: {e}"),
@@ -298,7 +346,7 @@ impl Sandbox {
         let mut store = Store::new(self.engine(), state);
         store.limiter(|state| &mut state.memory);
         let meter = store.data().meter.clone();
-        let timeout = limits.timeout;
+        let timeout = terms.limits.timeout;
         let budget = match charge {
             Charge::Budget(terms) => terms.lane.budget(),
             Charge::Exempt(_) => None,
@@ -311,49 +359,13 @@ impl Sandbox {
             if let Some((budget, before)) = budget
                 && before + used >= budget
             {
-                ctx.data_mut().budget_hit = true;
+                ctx.data_mut().budget_hit = Some(budget);
                 return Ok(UpdateDeadline::Interrupt);
             }
             Ok(UpdateDeadline::Yield(1))
         });
         store.set_epoch_deadline(1);
-        let _slot = terms.lane.enter();
-        let meter = store.data().meter.clone();
-        let seat = Seat {
-            gate: terms.lane.gate(),
-            meter: &meter,
-        };
-        let wait_deadline = Instant::now() + limits.timeout.saturating_mul(WAIT_FACTOR);
-        let run = async {
-            match pre.instantiate(&mut store).await {
-                Ok(instance) => Ok(f(&instance, &mut store).await),
-                Err(e) => Err(e),
-            }
-        };
-        let outcome = {
-            let _reactor = self.reactor().enter();
-            drive(run, &seat, wait_deadline)
-        };
-        let state = store.data();
-        state.finish();
-        terms.lane.charge(meter.used(), state.memory.peak as u64);
-        let outcome = match outcome {
-            Err(Overdue) => Err(Failure::new(
-                kinds::TIMEOUT,
-                format!(
-                    "the call waited for the host (sleeping or I/O) past its wall-clock deadline of {:?}",
-                    limits.timeout.saturating_mul(WAIT_FACTOR)
-                ),
-            )),
-            Ok(Ok(Ok(result))) => Ok(result),
-            Ok(Ok(Err(e))) => Err(classify(&e, state, terms)),
-            Ok(Err(e)) if state.memory.hit => Err(classify(&e, state, terms)),
-            Ok(Err(e)) => Err(Failure::new(
-                kinds::INSTANTIATION,
-                format!("cannot instantiate plugin {name}: {e}"),
-            )),
-        };
-        outcome.map(|r| r.map_err(Failure::from))
+        Ok(store)
     }
 }
 
@@ -381,8 +393,7 @@ impl<'a> Charge<'a> {
 }
 
 /// Turns a wasmtime error from a call into a failure naming its cause.
-fn classify(err: &wasmtime::Error, state: &HostState, terms: &Terms) -> Failure {
-    let limits = &terms.limits;
+fn classify(err: &wasmtime::Error, state: &HostState, limits: &Limits) -> Failure {
     let stderr = state.stderr_text();
     let with_stderr = |failure: Failure| {
         if stderr.is_empty() {
@@ -400,26 +411,20 @@ fn classify(err: &wasmtime::Error, state: &HostState, terms: &Terms) -> Failure 
             ),
         ));
     }
-    match err.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) if state.budget_hit => Failure::new(
+    match (err.downcast_ref::<Trap>(), state.budget_hit) {
+        (Some(Trap::Interrupt), Some(budget)) => Failure::new(
             kinds::JOB_CPU,
-            format!(
-                "the job used up its CPU time budget of {:?}",
-                terms
-                    .lane
-                    .budget()
-                    .map_or(limits.timeout, |(budget, _)| budget)
-            ),
+            format!("the job used up its CPU time budget of {budget:?}"),
         ),
-        Some(Trap::Interrupt) => Failure::new(
+        (Some(Trap::Interrupt), None) => Failure::new(
             kinds::TIMEOUT,
             format!("the call ran past its CPU deadline of {:?}", limits.timeout),
         ),
-        Some(Trap::StackOverflow) => with_stderr(Failure::new(
+        (Some(Trap::StackOverflow), _) => with_stderr(Failure::new(
             kinds::TRAP,
             "the guest exhausted its call stack",
         )),
-        Some(trap) => {
+        (Some(trap), _) => {
             let message = stderr.lines().find(|l| l.contains("panicked")).map_or_else(
                 || format!("the guest trapped: {trap}"),
                 |p| format!("the guest trapped: {trap} ({p})"),
@@ -428,7 +433,7 @@ fn classify(err: &wasmtime::Error, state: &HostState, terms: &Terms) -> Failure 
         }
         // Not a trap: the guest handed back data the canonical ABI rejects
         // (invalid UTF-8, out-of-bounds pointers, bad discriminants).
-        None => with_stderr(Failure::new(
+        (None, _) => with_stderr(Failure::new(
             kinds::INVALID_RESULT,
             format!("the guest returned malformed data: {err}"),
         )),

@@ -24,8 +24,8 @@ pub(crate) struct HostState {
     pub(crate) memory: MemoryCap,
     /// The call's CPU time, read by the epoch callback.
     pub(crate) meter: Arc<Meter>,
-    /// Set when the job's CPU budget ran out during the call.
-    pub(crate) budget_hit: bool,
+    /// The job's CPU budget, once it ran out during the call.
+    pub(crate) budget_hit: Option<Duration>,
     observer: Arc<dyn CallObserver>,
     logs_left: u32,
     log_bytes: usize,
@@ -83,7 +83,7 @@ impl HostState {
                 peak: 0,
             },
             meter: Meter::new(),
-            budget_hit: false,
+            budget_hit: None,
             observer,
             logs_left: limits.max_log_messages,
             log_bytes: usize::try_from(limits.max_log_bytes).unwrap_or(usize::MAX),
