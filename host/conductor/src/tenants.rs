@@ -85,24 +85,6 @@ pub enum Caller {
     Tenant(String),
 }
 
-impl Caller {
-    /// True when the caller may see jobs of `tenant`.
-    pub fn may_see(&self, tenant: &str) -> bool {
-        match self {
-            Caller::Admin => true,
-            Caller::Tenant(id) => id == tenant,
-        }
-    }
-
-    /// The tenant the caller acts as, `None` for the admin.
-    pub fn tenant(&self) -> Option<&str> {
-        match self {
-            Caller::Admin => None,
-            Caller::Tenant(id) => Some(id),
-        }
-    }
-}
-
 /// The tenants file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TenantsError {
