@@ -261,7 +261,7 @@ struct Usage {
 
 #[derive(serde::Deserialize)]
 struct TenantUsage {
-    cpu_ms: u64,
+    cpu_us: u64,
     memory_peak_bytes: u64,
     calls: u64,
     jobs: std::collections::BTreeMap<String, u64>,
@@ -279,9 +279,15 @@ pub(crate) fn usage(args: UsageArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `ms` as seconds with three decimals.
-fn seconds(ms: u64) -> String {
-    format!("{}.{:03}s", ms / 1000, ms % 1000)
+/// `us` microseconds of CPU time: milliseconds below a second, then
+/// seconds, with three decimals.
+fn cpu_time(us: u64) -> String {
+    if us < 1_000_000 {
+        format!("{}.{:03} ms", us / 1000, us % 1000)
+    } else {
+        let ms = us / 1000;
+        format!("{}.{:03} s", ms / 1000, ms % 1000)
+    }
 }
 
 /// `bytes` in the largest binary unit that keeps it at least 1.
@@ -319,7 +325,7 @@ fn print_usage(usage: &Usage) -> Result<()> {
             out,
             "{:<16}  {:>12}  {:>11}  {:>9}  {:>9}  {:>7}  {:>8}  {:>7}",
             if tenant.is_empty() { "-" } else { tenant },
-            seconds(used.cpu_ms),
+            cpu_time(used.cpu_us),
             mebibytes(used.memory_peak_bytes),
             used.calls,
             jobs(JobState::Unclaimed),
@@ -402,8 +408,8 @@ fn print_detail(detail: &Detail) -> Result<()> {
     if job.usage.calls > 0 {
         writeln!(
             out,
-            "  used     {} ms CPU, {} calls, memory peak {} KiB",
-            job.usage.cpu_ms(),
+            "  used     {} CPU, {} calls, memory peak {} KiB",
+            cpu_time(job.usage.cpu_us),
             job.usage.calls,
             job.usage.memory_peak_bytes / 1024
         )?;

@@ -167,7 +167,7 @@ fn serve_post_watch_trash_and_restore_through_the_cli() {
         "flow 1 'arithmetic': SUCCESS",
         "product",
         "SUCCESS",
-        "ms CPU, 3 calls, memory peak",
+        " ms CPU, 3 calls, memory peak",
     ] {
         assert!(shown.contains(needle), "{needle} missing from:\n{shown}");
     }

@@ -427,7 +427,7 @@ fn every_endpoint_needs_a_token_and_tenants_see_only_their_own_jobs() {
         "{usage}"
     );
     assert_eq!(usage["tenants"]["globex"]["jobs"], counts(2, 0));
-    assert_eq!(usage["tenants"]["globex"]["cpu_ms"], 0);
+    assert_eq!(usage["tenants"]["globex"]["cpu_us"], 0);
     let usage = api.get("/usage", ACME).json;
     let keys: Vec<&String> = usage["tenants"]
         .as_object()
@@ -443,7 +443,7 @@ fn every_endpoint_needs_a_token_and_tenants_see_only_their_own_jobs() {
         .collect();
     assert_eq!(keys, ["acme", "globex"]);
     assert_eq!(usage["tenants"]["acme"]["jobs"], counts(0, 1));
-    for field in ["cpu_ms", "memory_peak_bytes", "calls"] {
+    for field in ["cpu_us", "memory_peak_bytes", "calls"] {
         assert!(usage["tenants"]["acme"][field].is_u64(), "{field}: {usage}");
     }
 
@@ -770,7 +770,7 @@ fn tokens_made_by_the_cli_post_list_and_account_through_the_binary() {
     let usage: Value = serde_json::from_str(&stdout).expect("usage JSON");
     let acme = &usage["tenants"]["acme"];
     assert!(
-        acme["cpu_ms"].as_u64() > Some(0),
+        acme["cpu_us"].as_u64() > Some(0),
         "no CPU time counted: {usage}"
     );
     assert!(acme["calls"].as_u64() >= Some(4), "{usage}");

@@ -163,8 +163,8 @@ async fn health(
 /// One tenant's entry of `GET /usage`.
 #[derive(Debug, Serialize)]
 struct TenantUsage {
-    /// CPU time of its guest calls, in milliseconds.
-    cpu_ms: u64,
+    /// CPU time of its guest calls, in microseconds.
+    cpu_us: u64,
     /// The largest linear memory any one of its instances reached.
     memory_peak_bytes: u64,
     /// Guest calls made for it.
@@ -181,7 +181,7 @@ async fn usage(
     let entry = |tenant: &str, counts: Vec<(JobState, usize)>| {
         let snapshot: UsageSnapshot = used.get(tenant).copied().unwrap_or_default();
         TenantUsage {
-            cpu_ms: snapshot.cpu_ms(),
+            cpu_us: snapshot.cpu_us,
             memory_peak_bytes: snapshot.memory_peak_bytes,
             calls: snapshot.calls,
             jobs: by_name(counts),
