@@ -15,7 +15,7 @@ use taskbox::{
     Sandbox, SandboxConfig, Workshop,
 };
 use taskbox_conductor::{Tenants, token_hash};
-use taskbox_server::{Daemon, router};
+use taskbox_server::{Daemon, serve_on_loopback};
 
 const ADMIN: &str = "tbx_admin-secret";
 const ACME: &str = "tbx_acme-secret";
@@ -132,19 +132,8 @@ impl Api {
             conductor,
             started: Instant::now(),
         });
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("listen");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
-        runtime.spawn({
-            let daemon = daemon.clone();
-            async move { axum::serve(listener, router(daemon)).await }
-        });
+        let (runtime, address) = serve_on_loopback(daemon.clone()).expect("serves");
+        let url = format!("http://{address}");
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))

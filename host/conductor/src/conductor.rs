@@ -98,10 +98,11 @@ struct Counters {
     lost: AtomicU64,
 }
 
-/// A job held by this conductor: its engine's suspender once built, and
-/// whether its lease was lost.
+/// A job held by this conductor: its tenant, its engine's suspender once
+/// built, and whether its lease was lost.
 #[derive(Default)]
 struct Held {
+    tenant: String,
     suspender: Option<Suspender>,
     lost: bool,
 }
@@ -130,9 +131,6 @@ struct Shared {
     gate: Arc<CpuGate>,
     /// Each tenant's account, made at its first job.
     accounts: Mutex<BTreeMap<String, Arc<Account>>>,
-    /// Jobs running per tenant: the dispatcher serves the tenant with the
-    /// fewest first.
-    running: Mutex<BTreeMap<String, usize>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -185,7 +183,6 @@ impl Conductor {
             counters: Counters::default(),
             gate,
             accounts: Mutex::new(BTreeMap::new()),
-            running: Mutex::new(BTreeMap::new()),
         });
         let (sender, receiver) = channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
@@ -360,8 +357,8 @@ impl Shared {
         let name = &self.options.name;
         let mut candidates = self.board.claimable(self.options.slots.max(4))?;
         {
-            let running = lock(&self.running);
-            let load = |job: &Job| running.get(&job.tenant).copied().unwrap_or(0);
+            let held = lock(&self.held);
+            let load = |job: &Job| held.values().filter(|h| h.tenant == job.tenant).count();
             let tenants = self.workshop.tenants();
             let cap = |job: &Job| {
                 tenants
@@ -381,9 +378,11 @@ impl Shared {
             match self.board.claim(job.id, name, self.options.lease) {
                 Ok(job) => {
                     tracing::info!(job = %job.id, name = %job.name, attempts = job.attempts, "claimed");
-                    lock(&self.held).insert(job.id, Held::default());
-                    // Counted until its worker is done with it.
-                    *lock(&self.running).entry(job.tenant.clone()).or_default() += 1;
+                    let held = Held {
+                        tenant: job.tenant.clone(),
+                        ..Held::default()
+                    };
+                    lock(&self.held).insert(job.id, held);
                     return Ok(Some(job));
                 }
                 Err(BoardError::Trashed { job, reason, .. }) => {
@@ -448,9 +447,6 @@ impl Shared {
             let Ok(job) = next else { break };
             let id = job.id;
             let ending = self.conduct(&job);
-            if let Some(count) = lock(&self.running).get_mut(&job.tenant) {
-                *count = count.saturating_sub(1);
-            }
             tracing::info!(job = %id, ?ending, "attempt ended");
             let counter = match ending {
                 Ending::Consumed => &self.counters.consumed,

@@ -37,7 +37,9 @@
 
 mod api;
 mod auth;
+mod background;
 mod error;
 
 pub use api::{DEFAULT_BODY_LIMIT, Daemon, JobDetail, router};
+pub use background::serve_on_loopback;
 pub use error::ApiError;

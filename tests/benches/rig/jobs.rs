@@ -144,14 +144,8 @@ pub fn http_row(
 /// Serves the daemon's API on 127.0.0.1 from a 2-worker tokio runtime, as
 /// `taskbox serve` does; the runtime and the base URL.
 fn serve(daemon: Arc<Daemon>) -> anyhow::Result<(tokio::runtime::Runtime, String)> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-    let url = format!("http://{}", listener.local_addr()?);
-    runtime.spawn(async move { axum::serve(listener, taskbox_server::router(daemon)).await });
-    Ok((runtime, url))
+    let (runtime, address) = taskbox_server::serve_on_loopback(daemon)?;
+    Ok((runtime, format!("http://{address}")))
 }
 
 /// Posts every payload with `post` from this thread while the daemon's
