@@ -318,7 +318,10 @@ impl Sandbox {
             )),
             Ok(Ok(Ok(result))) => Ok(result),
             Ok(Ok(Err(e))) => Err(classify(&e, state, &terms.limits)),
-            Ok(Err(e)) if state.memory.hit => Err(classify(&e, state, &terms.limits)),
+            // A limit can bite while the guest initializes, too.
+            Ok(Err(e)) if state.memory.hit || e.downcast_ref::<Trap>().is_some() => {
+                Err(classify(&e, state, &terms.limits))
+            }
             Ok(Err(e)) => Err(Failure::new(
                 kinds::INSTANTIATION,
                 format!("cannot instantiate plugin {name}: {e}"),
